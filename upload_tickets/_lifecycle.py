@@ -1,0 +1,98 @@
+"""The upload-ticket lifecycle: this module is the only place a ticket's state changes.
+
+States and events form a transition table (``TRANSITIONS``); anything not in the table
+is refused with an error naming the state and the event. Time rules come first: a
+ticket past its TTL is expired for every event, and an upload after the URL's expiry is
+refused even when the state would allow it.
+
+    minted --UPLOAD--> uploaded --CLASSIFY--> classified --CONSUME--> consumed
+                       uploaded --CONSUME--> consumed
+    uploaded|classified --UPLOAD--> uploaded (bytes replaced, classification dropped)
+    minted --CONFIRM--> uploaded (bytes PUT straight to object storage, found by HEAD)
+
+UPLOAD is a PUT through our own upload host, so the URL must still be live; CONFIRM
+records bytes that the object store already accepted under its own URL expiry.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import attrs
+
+from upload_tickets._errors import (
+    AlreadyConsumed,
+    InvalidTransition,
+    NotUploaded,
+    TicketExpired,
+    UploadUrlExpired,
+)
+from upload_tickets._models import State, UploadTicket
+
+
+class Event(enum.StrEnum):
+    """Something that happens to a ticket."""
+
+    UPLOAD = "upload"
+    CONFIRM = "confirm"
+    CLASSIFY = "classify"
+    CONSUME = "consume"
+
+
+TRANSITIONS: dict[tuple[State, Event], State] = {
+    (State.MINTED, Event.UPLOAD): State.UPLOADED,
+    (State.MINTED, Event.CONFIRM): State.UPLOADED,
+    (State.UPLOADED, Event.UPLOAD): State.UPLOADED,
+    (State.CLASSIFIED, Event.UPLOAD): State.UPLOADED,
+    (State.UPLOADED, Event.CLASSIFY): State.CLASSIFIED,
+    (State.CLASSIFIED, Event.CLASSIFY): State.CLASSIFIED,
+    (State.UPLOADED, Event.CONSUME): State.CONSUMED,
+    (State.CLASSIFIED, Event.CONSUME): State.CONSUMED,
+}
+
+# Which error explains a refusal, by the state the ticket is stuck in.
+_REFUSALS: dict[State, type[InvalidTransition]] = {
+    State.MINTED: NotUploaded,
+    State.CONSUMED: AlreadyConsumed,
+}
+
+# Fields an event may set alongside the state; anything else is a programming error.
+_EVENT_FIELDS: dict[Event, frozenset[str]] = {
+    Event.UPLOAD: frozenset({"size", "uploaded_at", "blob_key"}),
+    Event.CONFIRM: frozenset({"size", "uploaded_at"}),
+    Event.CLASSIFY: frozenset({"classification"}),
+    Event.CONSUME: frozenset({"character_id"}),
+}
+
+
+def check(ticket: UploadTicket, event: Event, now_us: int, param: str | None = None) -> State:
+    """Return the state ``event`` leads to, or raise the error that forbids it."""
+    if ticket.is_expired(now_us):
+        raise TicketExpired(f"upload {ticket.id} has expired", param=param)
+    target = TRANSITIONS.get((ticket.state, event))
+    if target is None:
+        error = _REFUSALS.get(ticket.state, InvalidTransition)
+        raise error(
+            f"cannot {event.value} upload {ticket.id}: it is {ticket.state.value}",
+            state=ticket.state.value,
+            event=event.value,
+            param=param,
+        )
+    if event is Event.UPLOAD and now_us >= ticket.url_expires_at:
+        raise UploadUrlExpired(f"the upload URL of {ticket.id} has expired; mint a new one")
+    return target
+
+
+def apply(
+    ticket: UploadTicket, event: Event, now_us: int, *, param: str | None = None, **changes: Any
+) -> UploadTicket:
+    """Return ``ticket`` after ``event``, one version later; raise if the table forbids it."""
+    target = check(ticket, event, now_us, param)
+    unexpected = changes.keys() - _EVENT_FIELDS[event]
+    if unexpected:
+        raise TypeError(f"{event.value} cannot set {sorted(unexpected)}")
+    if event in (Event.UPLOAD, Event.CONFIRM):
+        # New bytes make any earlier classification stale.
+        changes["classification"] = None
+    return attrs.evolve(ticket, state=target, version=ticket.version + 1, **changes)

@@ -1,0 +1,152 @@
+"""Frozen value objects passed between the service, its rules and its adapters.
+
+Times are integer microseconds since the Unix epoch throughout; conversion to ISO 8601
+happens only at the HTTP edge.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+
+import attrs
+
+
+class State(enum.StrEnum):
+    """Where an upload ticket is in its lifecycle (time-based expiry is derived, not stored)."""
+
+    MINTED = "minted"
+    UPLOADED = "uploaded"
+    CLASSIFIED = "classified"
+    CONSUMED = "consumed"
+
+
+@attrs.frozen
+class Team:
+    """An API client: uploads are owned by, and only visible to, their team."""
+
+    id: str
+    pinned_version: str | None = None
+
+
+@attrs.frozen
+class MintRequest:
+    """A validated body of ``POST /v1/characters/uploads/init``."""
+
+    filename: str
+    extension: str
+    content_type: str
+
+
+@attrs.frozen
+class Classification:
+    """What ``classify`` found in the stored bytes."""
+
+    detected_type: str
+    width: int
+    height: int
+    pose: str
+
+
+@attrs.frozen
+class UploadTicket:
+    """One minted upload: who owns it, what may be uploaded, and where it stands."""
+
+    id: str
+    team: str
+    filename: str
+    extension: str
+    content_type: str
+    api_version: str
+    created_at: int
+    url_expires_at: int
+    expires_at: int
+    max_bytes: int
+    blob_key: str
+    state: State = State.MINTED
+    version: int = 0
+    size: int | None = None
+    uploaded_at: int | None = None
+    classification: Classification | None = None
+    character_id: str | None = None
+    idempotency_key: str | None = None
+    request_hash: str | None = None
+
+    def is_expired(self, now_us: int) -> bool:
+        """True once the ticket TTL has passed: it is dead for every operation."""
+        return now_us >= self.expires_at
+
+
+@attrs.frozen
+class SignedUpload:
+    """Where and how the client PUTs the bytes of one ticket."""
+
+    url: str
+    headers: Mapping[str, str]
+    expires_at: int
+
+
+@attrs.frozen
+class VerifiedPut:
+    """What a valid local upload URL vouches for."""
+
+    upload_id: str
+    content_type: str
+    max_bytes: int
+    expires_at: int
+
+
+@attrs.frozen
+class MintResult:
+    """The answer to a mint: the ticket plus the signed PUT the client must make."""
+
+    ticket: UploadTicket
+    upload: SignedUpload
+    rate: RateDecision | None
+    replayed: bool = False
+
+
+@attrs.frozen
+class Character:
+    """The resource created by consuming 1-6 uploads atomically."""
+
+    id: str
+    team: str
+    uploads: tuple[UploadTicket, ...]
+    created_at: int
+
+    @property
+    def upload_ids(self) -> tuple[str, ...]:
+        """The consumed upload ids, in request order."""
+        return tuple(ticket.id for ticket in self.uploads)
+
+
+@attrs.frozen
+class BlobInfo:
+    """Metadata of a stored blob."""
+
+    size: int
+    content_type: str | None
+
+
+@attrs.frozen
+class RateDecision:
+    """The outcome of charging a token bucket.
+
+    ``retry_after_us`` is 0 when allowed; ``reset_after_us`` is the time until the bucket
+    is full again.
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    retry_after_us: int
+    reset_after_us: int
+
+
+@attrs.frozen
+class SweepReport:
+    """What one ``sweep`` evicted."""
+
+    tickets: int
+    blobs: int

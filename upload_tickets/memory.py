@@ -1,0 +1,196 @@
+"""In-process adapters: ticket store, rate limiter, blob store and team directory.
+
+They are thread-safe (one lock each) and bounded: expired buckets are pruned as they
+go, and tickets leave through :meth:`MemoryTicketStore.expired` + ``delete`` (the sweep).
+Use them for tests, single-process apps and as the reference the contract suite
+compares every other backend with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import io
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from typing import BinaryIO
+
+from upload_tickets._errors import NotFound, PayloadTooLarge
+from upload_tickets._models import BlobInfo, RateDecision, Team, UploadTicket
+from upload_tickets._policy import RatePolicy
+from upload_tickets._ratelimit import gcra
+from upload_tickets.clock import SystemClock
+from upload_tickets.protocols import Clock
+
+
+class MemoryTicketStore:
+    """Tickets in a dict, with an expiry heap for the sweeper."""
+
+    def __init__(self) -> None:
+        self._tickets: dict[str, UploadTicket] = {}
+        self._idempotency: dict[tuple[str, str], str] = {}
+        self._expiry: list[tuple[int, str]] = []
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._tickets)
+
+    def create(self, ticket: UploadTicket) -> UploadTicket:
+        """Store a new ticket, or return the one already minted with its idempotency key."""
+        with self._lock:
+            if ticket.idempotency_key is not None:
+                slot = (ticket.team, ticket.idempotency_key)
+                existing = self._idempotency.get(slot)
+                if existing is not None:
+                    return self._tickets[existing]
+                self._idempotency[slot] = ticket.id
+            if ticket.id in self._tickets:
+                raise ValueError(f"duplicate ticket id {ticket.id}")
+            self._tickets[ticket.id] = ticket
+            heapq.heappush(self._expiry, (ticket.expires_at, ticket.id))
+            return ticket
+
+    def get(self, ticket_id: str) -> UploadTicket | None:
+        """The ticket with this id, or ``None``."""
+        return self._tickets.get(ticket_id)
+
+    def get_many(self, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
+        """The tickets with these ids, in order."""
+        with self._lock:
+            return [self._tickets.get(ticket_id) for ticket_id in ticket_ids]
+
+    def find_by_idempotency_key(self, team: str, key: str) -> UploadTicket | None:
+        """The ticket minted by ``team`` with ``key``, or ``None``."""
+        ticket_id = self._idempotency.get((team, key))
+        return None if ticket_id is None else self._tickets.get(ticket_id)
+
+    def replace(self, updated: Sequence[UploadTicket]) -> bool:
+        """All-or-nothing compare-and-swap on versions."""
+        with self._lock:
+            for new in updated:
+                current = self._tickets.get(new.id)
+                if current is None or current.version + 1 != new.version:
+                    return False
+            for new in updated:
+                self._tickets[new.id] = new
+            return True
+
+    def expired(self, now_us: int, limit: int) -> list[UploadTicket]:
+        """Tickets at or past their TTL, oldest first."""
+        with self._lock:
+            found: list[UploadTicket] = []
+            for expires_at, ticket_id in heapq.nsmallest(limit, self._expiry):
+                if expires_at > now_us:
+                    break
+                ticket = self._tickets.get(ticket_id)
+                if ticket is not None:
+                    found.append(ticket)
+            return found
+
+    def delete(self, tickets: Sequence[UploadTicket]) -> int:
+        """Delete the tickets that are still at the given versions."""
+        with self._lock:
+            deleted = 0
+            for ticket in tickets:
+                current = self._tickets.get(ticket.id)
+                if current is None or current.version != ticket.version:
+                    continue
+                del self._tickets[ticket.id]
+                if ticket.idempotency_key is not None:
+                    self._idempotency.pop((ticket.team, ticket.idempotency_key), None)
+                deleted += 1
+            # Drop heap entries of tickets that are gone, so the heap cannot outgrow the dict.
+            while self._expiry and self._expiry[0][1] not in self._tickets:
+                heapq.heappop(self._expiry)
+            if len(self._expiry) > 2 * len(self._tickets) + 64:
+                self._expiry = [(t.expires_at, t.id) for t in self._tickets.values()]
+                heapq.heapify(self._expiry)
+            return deleted
+
+
+class MemoryRateLimiter:
+    """GCRA buckets in a dict; a bucket back to full is the same as no bucket, so it is pruned."""
+
+    def __init__(self, clock: Clock | None = None) -> None:
+        self._clock: Clock = clock or SystemClock()
+        self._tats: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self._prune_at = 1024
+
+    def __len__(self) -> int:
+        return len(self._tats)
+
+    def acquire(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision:
+        """Charge ``cost`` tokens from ``key``'s bucket."""
+        with self._lock:
+            now = self._clock.now_us()
+            new_tat, decision = gcra(self._tats.get(key), now, policy, cost)
+            if new_tat is not None:
+                self._tats[key] = new_tat
+                if len(self._tats) >= self._prune_at:
+                    self._prune(now)
+            return decision
+
+    def _prune(self, now_us: int) -> None:
+        self._tats = {key: tat for key, tat in self._tats.items() if tat > now_us}
+        self._prune_at = max(1024, 2 * len(self._tats))
+
+
+class MemoryBlobStore:
+    """Blobs in a dict of bytes; for tests and the contract suite's reference."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[str, tuple[bytes, str]] = {}
+        self._lock = threading.Lock()
+
+    def put(self, key: str, chunks: Iterable[bytes], *, max_bytes: int, content_type: str) -> int:
+        """Store the bytes; nothing is stored if they exceed ``max_bytes``."""
+        buffer = bytearray()
+        for chunk in chunks:
+            buffer += chunk
+            if len(buffer) > max_bytes:
+                raise PayloadTooLarge(f"upload exceeds {max_bytes} bytes")
+        with self._lock:
+            self._blobs[key] = (bytes(buffer), content_type)
+        return len(buffer)
+
+    def head(self, key: str) -> BlobInfo | None:
+        """Size and type of the blob, or ``None``."""
+        entry = self._blobs.get(key)
+        return None if entry is None else BlobInfo(size=len(entry[0]), content_type=entry[1])
+
+    def open(self, key: str) -> BinaryIO:
+        """A stream over the blob's bytes."""
+        entry = self._blobs.get(key)
+        if entry is None:
+            raise NotFound(f"no blob {key!r}", code="blob_not_found")
+        return io.BytesIO(entry[0])
+
+    def delete(self, key: str) -> bool:
+        """Delete the blob; ``False`` if it was not there."""
+        with self._lock:
+            return self._blobs.pop(key, None) is not None
+
+    def keys(self) -> set[str]:
+        """Keys currently stored (for tests)."""
+        return set(self._blobs)
+
+
+def hash_api_key(api_key: str) -> str:
+    """The form an API key is stored in: SHA-256 hex (keys are random, so no salt is needed)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+class MemoryTeamDirectory:
+    """API keys (held only as hashes) mapped to teams."""
+
+    def __init__(self, keys: Mapping[str, Team] | None = None) -> None:
+        self._teams = {hash_api_key(key): team for key, team in (keys or {}).items()}
+
+    def add(self, api_key: str, team: Team) -> None:
+        """Register ``api_key`` for ``team``."""
+        self._teams[hash_api_key(api_key)] = team
+
+    def team_for_key(self, api_key: str) -> Team | None:
+        """The team owning ``api_key``, or ``None``."""
+        return self._teams.get(hash_api_key(api_key))

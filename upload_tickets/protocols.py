@@ -1,0 +1,171 @@
+"""The seams of upload-tickets: what a store, limiter, signer, blob store or classifier is.
+
+Each is a small :class:`typing.Protocol`; adapters satisfy them structurally and the
+exported contract suite (:mod:`upload_tickets.testing`) checks that they behave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import BinaryIO, Protocol, runtime_checkable
+
+from upload_tickets._models import (
+    BlobInfo,
+    Classification,
+    RateDecision,
+    SignedUpload,
+    Team,
+    UploadTicket,
+    VerifiedPut,
+)
+from upload_tickets._policy import RatePolicy
+
+
+class Clock(Protocol):
+    """Where the core gets time from; it never calls ``time.time()`` itself."""
+
+    def now_us(self) -> int:
+        """Microseconds since the Unix epoch."""
+        ...
+
+
+@runtime_checkable
+class TicketStore(Protocol):
+    """Holds tickets and makes multi-ticket changes atomic; the service decides what changes."""
+
+    def create(self, ticket: UploadTicket) -> UploadTicket:
+        """Store a new ticket and return it.
+
+        If the ticket carries an idempotency key already used by the same team, store
+        nothing and return the ticket stored under that key (atomically: two racing
+        creates with one key yield one ticket).
+        """
+        ...
+
+    def get(self, ticket_id: str) -> UploadTicket | None:
+        """The ticket with this id, or ``None``."""
+        ...
+
+    def get_many(self, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
+        """The tickets with these ids, in order, ``None`` where missing."""
+        ...
+
+    def find_by_idempotency_key(self, team: str, key: str) -> UploadTicket | None:
+        """The ticket the team minted with this idempotency key, or ``None``."""
+        ...
+
+    def replace(self, updated: Sequence[UploadTicket]) -> bool:
+        """Store all of ``updated`` or none of them.
+
+        Each new ticket's ``version`` must be exactly one more than the stored one's;
+        if any stored ticket has moved on (or is gone), nothing changes and the answer
+        is ``False``.
+        """
+        ...
+
+    def expired(self, now_us: int, limit: int) -> list[UploadTicket]:
+        """Up to ``limit`` tickets whose ``expires_at`` is at or before ``now_us``."""
+        ...
+
+    def delete(self, tickets: Sequence[UploadTicket]) -> int:
+        """Delete these tickets if still at their version; return how many went."""
+        ...
+
+
+@runtime_checkable
+class RateLimiter(Protocol):
+    """Charges per-key token buckets; time comes from the limiter's own clock."""
+
+    def acquire(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision:
+        """Take ``cost`` tokens from ``key``'s bucket if it holds them."""
+        ...
+
+
+@runtime_checkable
+class ChargingTicketStore(Protocol):
+    """A store that charges a bucket and creates a ticket in one atomic call.
+
+    Networked backends implement it so a mint costs one round trip; the service uses it
+    when the same object is given as both store and limiter.
+    """
+
+    def create_if_allowed(
+        self, ticket: UploadTicket, bucket: str, policy: RatePolicy
+    ) -> tuple[RateDecision, UploadTicket | None]:
+        """Charge one token; if allowed, :meth:`TicketStore.create` the ticket."""
+        ...
+
+
+class Signer(Protocol):
+    """Turns a ticket into a signed PUT the client can make without an API key."""
+
+    def sign_put(self, ticket: UploadTicket) -> SignedUpload:
+        """Sign a PUT for ``ticket``; the same ticket always gives the same URL."""
+        ...
+
+
+@runtime_checkable
+class VerifyingSigner(Signer, Protocol):
+    """A signer whose URLs our own upload host serves, so it also verifies them."""
+
+    def verify_put(self, upload_id: str, query: str, now_us: int) -> VerifiedPut:
+        """Check the raw query string of a PUT to ``upload_id``; raise ``SignatureInvalid``."""
+        ...
+
+
+class BlobStore(Protocol):
+    """Stores uploaded bytes under keys the service chooses (never user input)."""
+
+    def put(self, key: str, chunks: Iterable[bytes], *, max_bytes: int, content_type: str) -> int:
+        """Store the bytes atomically and return their size; ``PayloadTooLarge`` stores nothing."""
+        ...
+
+    def head(self, key: str) -> BlobInfo | None:
+        """Size and type of the blob, or ``None`` if absent."""
+        ...
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable binary stream of the blob; ``NotFound`` if absent."""
+        ...
+
+    def delete(self, key: str) -> bool:
+        """Delete the blob; ``False`` if it was already gone."""
+        ...
+
+
+class PoseDetector(Protocol):
+    """Guesses the pose shown in a decoded reference image."""
+
+    def detect(self, image: object) -> str:
+        """A pose label such as ``"front"``, or ``"unknown"``."""
+        ...
+
+
+class Classifier(Protocol):
+    """Checks that stored bytes are the declared image type and describes them."""
+
+    def classify(self, stream: BinaryIO, declared_type: str) -> Classification:
+        """Describe the image; raise ``UnprocessableImage`` if it is not one of that type."""
+        ...
+
+
+class TeamDirectory(Protocol):
+    """Resolves API keys to teams."""
+
+    def team_for_key(self, api_key: str) -> Team | None:
+        """The team owning ``api_key``, or ``None`` if the key is unknown or revoked."""
+        ...
+
+
+__all__ = [
+    "BlobStore",
+    "ChargingTicketStore",
+    "Classifier",
+    "Clock",
+    "PoseDetector",
+    "RateLimiter",
+    "Signer",
+    "TeamDirectory",
+    "TicketStore",
+    "VerifyingSigner",
+]

@@ -1,0 +1,275 @@
+"""The ``UploadTickets`` facade: mint, receive, classify, consume, sweep.
+
+The service owns the decisions (validation, lifecycle, rate limit, ownership); adapters
+only store, sign and move bytes. Every change to tickets goes through
+:func:`upload_tickets._lifecycle.apply` and is written with a version check, so racing
+callers never both win: the loser re-reads and gets the error the new state calls for.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from typing import cast
+
+from ulid import ULID
+
+from upload_tickets import _lifecycle, _rules
+from upload_tickets._errors import (
+    Conflict,
+    IdempotencyConflict,
+    NotFound,
+    NotSupported,
+    PayloadTooLarge,
+    RateLimited,
+    UnsupportedMediaType,
+)
+from upload_tickets._lifecycle import Event
+from upload_tickets._models import (
+    Character,
+    MintRequest,
+    MintResult,
+    State,
+    SweepReport,
+    Team,
+    UploadTicket,
+)
+from upload_tickets._policy import CHARACTERS_POST, RatePolicy, TTLPolicy
+from upload_tickets.classify import ImageClassifier
+from upload_tickets.clock import SystemClock
+from upload_tickets.protocols import (
+    BlobStore,
+    ChargingTicketStore,
+    Classifier,
+    Clock,
+    RateLimiter,
+    Signer,
+    TicketStore,
+    VerifyingSigner,
+)
+
+_SECOND_US = 1_000_000
+# Optimistic writes retry on a lost race; each retry re-reads and re-judges, and a
+# ticket can only move forward a few states, so a handful of attempts always settles.
+_MAX_ATTEMPTS = 8
+
+
+def _request_hash(request: MintRequest, api_version: str) -> str:
+    canonical = "\0".join((request.filename, request.extension, request.content_type, api_version))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _media_type(header: str) -> str:
+    return header.partition(";")[0].strip().lower()
+
+
+class UploadTickets:
+    """Direct uploads through signed URLs, from mint to atomic consume."""
+
+    def __init__(
+        self,
+        *,
+        store: TicketStore,
+        limiter: RateLimiter,
+        signer: Signer,
+        blobs: BlobStore,
+        classifier: Classifier | None = None,
+        clock: Clock | None = None,
+        ttl: TTLPolicy | None = None,
+        rate: RatePolicy = CHARACTERS_POST,
+        known_versions: frozenset[str] = _rules.KNOWN_API_VERSIONS,
+    ) -> None:
+        self.store = store
+        self.limiter = limiter
+        self.signer = signer
+        self.blobs = blobs
+        self.classifier: Classifier = classifier or ImageClassifier()
+        self.clock: Clock = clock or SystemClock()
+        self.ttl = ttl or TTLPolicy()
+        self.rate = rate
+        self.known_versions = known_versions
+        # One object that is both store and limiter can charge and insert atomically,
+        # which networked backends turn into a single round trip per mint.
+        self._charging_store = (
+            store if isinstance(store, ChargingTicketStore) and (limiter is cast(object, store)) else None
+        )
+
+    def mint(
+        self,
+        team: Team,
+        request: MintRequest,
+        *,
+        api_version: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> MintResult:
+        """Charge the team's bucket, create a ticket and sign its PUT URL.
+
+        With an ``idempotency_key`` the same key and body return the same ticket (no new
+        charge); the same key with a different body is an ``IdempotencyConflict``.
+        """
+        version = _rules.resolve_api_version(api_version, team, self.known_versions)
+        request_hash = None
+        if idempotency_key is not None:
+            _rules.parse_idempotency_key(idempotency_key)
+            request_hash = _request_hash(request, version)
+            existing = self.store.find_by_idempotency_key(team.id, idempotency_key)
+            if existing is not None:
+                return self._replay(existing, request_hash)
+        now = self.clock.now_us()
+        ticket_id = f"upl_{ULID.from_timestamp(now // 1000)}"
+        ticket = UploadTicket(
+            id=ticket_id,
+            team=team.id,
+            filename=request.filename,
+            extension=request.extension,
+            content_type=request.content_type,
+            api_version=version,
+            created_at=now,
+            # Whole seconds: the URL carries Unix seconds and must not outlive the ticket's record.
+            url_expires_at=(now + self.ttl.upload_url_ttl_us) // _SECOND_US * _SECOND_US,
+            expires_at=now + self.ttl.ticket_ttl_us,
+            max_bytes=self.ttl.max_upload_bytes,
+            blob_key=ticket_id,
+            idempotency_key=idempotency_key,
+            request_hash=request_hash,
+        )
+        bucket = f"{self.rate.name}:{team.id}"
+        if self._charging_store is not None:
+            decision, stored = self._charging_store.create_if_allowed(ticket, bucket, self.rate)
+        else:
+            decision = self.limiter.acquire(bucket, self.rate)
+            stored = self.store.create(ticket) if decision.allowed else None
+        if stored is None:
+            raise RateLimited(f"rate limit {self.rate.name!r} exceeded for this team", decision=decision)
+        if stored.id != ticket.id:
+            # Lost a race with an identical idempotency key: answer as the winner did.
+            return self._replay(stored, request_hash)
+        return MintResult(ticket=stored, upload=self.signer.sign_put(stored), rate=decision)
+
+    def _replay(self, existing: UploadTicket, request_hash: str | None) -> MintResult:
+        if existing.request_hash != request_hash:
+            raise IdempotencyConflict(
+                "this Idempotency-Key was used with a different request", param="Idempotency-Key"
+            )
+        return MintResult(ticket=existing, upload=self.signer.sign_put(existing), rate=None, replayed=True)
+
+    def receive(
+        self,
+        upload_id: str,
+        query: str,
+        *,
+        content_type: str | None,
+        content_length: int | None,
+        body: Iterable[bytes],
+    ) -> UploadTicket:
+        """Accept a PUT to our own upload host: verify, stream to the blob store, mark uploaded.
+
+        A PUT without Content-Type is taken as the signed type; a different type is refused.
+        """
+        if not isinstance(self.signer, VerifyingSigner):
+            raise NotSupported("this deployment's uploads go straight to object storage")
+        if not _rules.UPLOAD_ID_RE.match(upload_id):
+            raise NotFound("no such upload")
+        now = self.clock.now_us()
+        verified = self.signer.verify_put(upload_id, query, now)
+        if content_type is not None and _media_type(content_type) != verified.content_type:
+            raise UnsupportedMediaType(
+                f"this URL takes Content-Type {verified.content_type}", param="Content-Type"
+            )
+        if content_length is not None and content_length > verified.max_bytes:
+            raise PayloadTooLarge(f"upload exceeds {verified.max_bytes} bytes", param="Content-Length")
+        ticket = self._load(upload_id)
+        _lifecycle.check(ticket, Event.UPLOAD, now)
+        # Each PUT gets a fresh key: a consumed ticket keeps the exact bytes it was
+        # consumed with even if a late PUT races the consume.
+        key = f"{upload_id}.{secrets.token_hex(6)}"
+        size = self.blobs.put(
+            key, body, max_bytes=min(verified.max_bytes, ticket.max_bytes), content_type=verified.content_type
+        )
+        try:
+            for _ in range(_MAX_ATTEMPTS):
+                updated = _lifecycle.apply(ticket, Event.UPLOAD, now, size=size, uploaded_at=now, blob_key=key)
+                if self.store.replace([updated]):
+                    break
+                ticket = self._load(upload_id)
+            else:
+                raise Conflict("the upload is being changed concurrently; retry", code="contention")
+        except BaseException:
+            self.blobs.delete(key)
+            raise
+        if ticket.state is not State.MINTED:
+            self.blobs.delete(ticket.blob_key)
+        return updated
+
+    def get(self, team: Team, upload_id: str, *, param: str = "upload_id") -> UploadTicket:
+        """The team's ticket; another team's id is ``NotFound`` like an unknown one."""
+        ticket = self.store.get(upload_id)
+        if ticket is None or ticket.team != team.id:
+            raise NotFound(f"no upload {upload_id} for this team", param=param)
+        return ticket
+
+    def classify(self, team: Team, upload_id: str) -> UploadTicket:
+        """Check the uploaded bytes are the declared image type; record type, size and pose."""
+        for _ in range(_MAX_ATTEMPTS):
+            now = self.clock.now_us()
+            ticket = self._confirm(self.get(team, upload_id), now)
+            _lifecycle.check(ticket, Event.CLASSIFY, now, "upload_id")
+            with self.blobs.open(ticket.blob_key) as stream:
+                classification = self.classifier.classify(stream, ticket.content_type)
+            updated = _lifecycle.apply(ticket, Event.CLASSIFY, now, classification=classification)
+            if self.store.replace([updated]):
+                return updated
+        raise Conflict("the upload is being changed concurrently; retry", code="contention")
+
+    def consume(self, team: Team, upload_ids: Sequence[str]) -> Character:
+        """Consume 1-6 of the team's uploaded tickets into a new character: all or none."""
+        ids = _rules.parse_consume_request({"upload_ids": list(upload_ids)})
+        character_id = f"chr_{ULID.from_timestamp(self.clock.now_us() // 1000)}"
+        for _ in range(_MAX_ATTEMPTS):
+            now = self.clock.now_us()
+            tickets = self.store.get_many(ids)
+            updated = []
+            for index, (upload_id, ticket) in enumerate(zip(ids, tickets, strict=True)):
+                param = f"upload_ids[{index}]"
+                if ticket is None or ticket.team != team.id:
+                    raise NotFound(f"no upload {upload_id} for this team", param=param)
+                ticket = self._confirm(ticket, now)
+                updated.append(_lifecycle.apply(ticket, Event.CONSUME, now, param=param, character_id=character_id))
+            if self.store.replace(updated):
+                return Character(id=character_id, team=team.id, uploads=tuple(updated), created_at=now)
+        raise Conflict("the uploads are being changed concurrently; retry", code="contention")
+
+    def sweep(self, *, limit: int = 1000) -> SweepReport:
+        """Evict up to ``limit`` expired tickets and their bytes."""
+        now = self.clock.now_us()
+        expired = self.store.expired(now, limit)
+        # Bytes first: a crash in between leaves a ticket the next sweep finds again,
+        # never bytes that no ticket points to.
+        blobs = sum(1 for ticket in expired if self.blobs.delete(ticket.blob_key))
+        return SweepReport(tickets=self.store.delete(expired), blobs=blobs)
+
+    def _load(self, upload_id: str) -> UploadTicket:
+        ticket = self.store.get(upload_id)
+        if ticket is None:
+            raise NotFound("no such upload")
+        return ticket
+
+    def _confirm(self, ticket: UploadTicket, now: int) -> UploadTicket:
+        """Record bytes PUT straight to object storage (no upload host saw them)."""
+        if ticket.state is not State.MINTED or ticket.is_expired(now):
+            return ticket
+        info = self.blobs.head(ticket.blob_key)
+        if info is None:
+            return ticket
+        if info.size > ticket.max_bytes:
+            raise PayloadTooLarge(f"the stored upload exceeds {ticket.max_bytes} bytes", param="upload_id")
+        if info.content_type is not None and _media_type(info.content_type) != ticket.content_type:
+            raise UnsupportedMediaType(f"the stored upload is not {ticket.content_type}", param="upload_id")
+        confirmed = _lifecycle.apply(ticket, Event.CONFIRM, now, size=info.size, uploaded_at=now)
+        if self.store.replace([confirmed]):
+            return confirmed
+        return self._load(ticket.id)
+
+
+__all__ = ["UploadTickets"]

@@ -1,0 +1,175 @@
+"""Signed upload URLs for our own upload host: HMAC-SHA256 and Ed25519.
+
+A URL binds the upload id (in the path), the method, the content type, the expiry (Unix
+seconds) and the byte cap; ``kid`` names the key so keys can rotate: several keys
+verify, one signs. The query string is parsed strictly (each field exactly once, no
+percent-encoding) and the signature is compared in its encoded form in constant time,
+so no two spellings of a URL share one signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import hmac
+import re
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from upload_tickets._errors import SignatureInvalid, UploadUrlExpired
+from upload_tickets._models import SignedUpload, UploadTicket, VerifiedPut
+from upload_tickets._rules import CONTENT_TYPES
+
+_US = 1_000_000
+_FIELDS = ("exp", "ct", "max", "kid", "sig")
+_FIELD_SHAPES = {
+    "exp": re.compile(r"\A[1-9][0-9]{0,11}\Z"),
+    "ct": re.compile(r"\Aimage/[a-z]{3,4}\Z"),
+    "max": re.compile(r"\A[1-9][0-9]{0,15}\Z"),
+    "kid": re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z"),
+    "sig": re.compile(r"\A[A-Za-z0-9_-]{16,128}\Z"),
+}
+_KID_RE = _FIELD_SHAPES["kid"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _message(upload_id: str, content_type: str, exp: int, max_bytes: int, kid: str) -> bytes:
+    return f"PUT\n{upload_id}\n{content_type}\n{exp}\n{max_bytes}\n{kid}".encode()
+
+
+def _parse_query(query: str) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for part in query.split("&"):
+        name, sep, value = part.partition("=")
+        shape = _FIELD_SHAPES.get(name)
+        if not sep or shape is None or name in fields or not shape.match(value):
+            raise SignatureInvalid("the upload URL is malformed", code="invalid_signature")
+        fields[name] = value
+    if len(fields) != len(_FIELDS):
+        raise SignatureInvalid("the upload URL is malformed", code="invalid_signature")
+    return fields
+
+
+class _LocalUrlSigner:
+    """URL layout and verification shared by the HMAC and Ed25519 signers."""
+
+    def __init__(self, base_url: str, kid: str | None) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"base_url must be an absolute http(s) URL without query: {base_url!r}")
+        if kid is not None and not _KID_RE.match(kid):
+            raise ValueError(f"key id must match {_KID_RE.pattern}: {kid!r}")
+        self.base_url = base_url.rstrip("/")
+        self._kid = kid
+
+    def sign_put(self, ticket: UploadTicket) -> SignedUpload:
+        """Sign a PUT of ``ticket``'s bytes; deterministic for a given ticket and key."""
+        if self._kid is None:
+            raise TypeError(f"{type(self).__name__} holds no signing key")
+        exp = ticket.url_expires_at // _US
+        message = _message(ticket.id, ticket.content_type, exp, ticket.max_bytes, self._kid)
+        url = (
+            f"{self.base_url}/{ticket.id}?exp={exp}&ct={ticket.content_type}"
+            f"&max={ticket.max_bytes}&kid={self._kid}&sig={self._sign(message)}"
+        )
+        return SignedUpload(url=url, headers={"Content-Type": ticket.content_type}, expires_at=exp * _US)
+
+    def verify_put(self, upload_id: str, query: str, now_us: int) -> VerifiedPut:
+        """Check the raw query string of a PUT to ``upload_id``."""
+        fields = _parse_query(query)
+        content_type = fields["ct"]
+        if content_type not in CONTENT_TYPES:
+            raise SignatureInvalid("the upload URL is malformed", code="invalid_signature")
+        exp, max_bytes, kid = int(fields["exp"]), int(fields["max"]), fields["kid"]
+        message = _message(upload_id, content_type, exp, max_bytes, kid)
+        if not self._verify(kid, message, fields["sig"]):
+            raise SignatureInvalid("the upload URL signature does not match")
+        # Expiry is checked only after the signature, so a forged exp learns nothing.
+        if now_us >= exp * _US:
+            raise UploadUrlExpired("the upload URL has expired; mint a new one")
+        return VerifiedPut(upload_id=upload_id, content_type=content_type, max_bytes=max_bytes, expires_at=exp * _US)
+
+    def _sign(self, message: bytes) -> str:
+        raise NotImplementedError
+
+    def _verify(self, kid: str, message: bytes, signature: str) -> bool:
+        raise NotImplementedError
+
+
+class HmacSigner(_LocalUrlSigner):
+    """HMAC-SHA256 URLs: ``keys`` maps key ids to secrets; ``signing_kid`` picks the one that signs."""
+
+    def __init__(self, base_url: str, keys: Mapping[str, bytes], signing_kid: str) -> None:
+        super().__init__(base_url, signing_kid)
+        if signing_kid not in keys:
+            raise ValueError(f"signing key id {signing_kid!r} is not among the keys")
+        for kid, secret in keys.items():
+            if not _KID_RE.match(kid):
+                raise ValueError(f"key id must match {_KID_RE.pattern}: {kid!r}")
+            if len(secret) < 32:
+                raise ValueError(f"HMAC key {kid!r} must be at least 32 bytes")
+        self._keys = dict(keys)
+        self._signing_key = self._keys[signing_kid]
+
+    def _sign(self, message: bytes) -> str:
+        return _b64(hmac.digest(self._signing_key, message, "sha256"))
+
+    def _verify(self, kid: str, message: bytes, signature: str) -> bool:
+        key = self._keys.get(kid)
+        if key is None:
+            return False
+        expected = _b64(hmac.digest(key, message, "sha256"))
+        return hmac.compare_digest(expected, signature)
+
+
+class Ed25519Signer(_LocalUrlSigner):
+    """Ed25519 URLs: the app signs with the private key; an upload host needs only public keys.
+
+    Give ``private_key`` to sign (its public key also verifies); give ``public_keys``
+    (key id -> public key) to verify, e.g. on a separate upload host or during rotation.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        private_key: Ed25519PrivateKey | None = None,
+        kid: str | None = None,
+        public_keys: Mapping[str, Ed25519PublicKey] | None = None,
+    ) -> None:
+        if (private_key is None) != (kid is None):
+            raise ValueError("give private_key and kid together")
+        super().__init__(base_url, kid)
+        self._private_key = private_key
+        self._public_keys = dict(public_keys or {})
+        if private_key is not None and kid is not None:
+            self._public_keys.setdefault(kid, private_key.public_key())
+        if not self._public_keys:
+            raise ValueError("an Ed25519Signer needs a private key or public keys")
+
+    def _sign(self, message: bytes) -> str:
+        assert self._private_key is not None  # sign_put checked that a signing key exists
+        return _b64(self._private_key.sign(message))
+
+    def _verify(self, kid: str, message: bytes, signature: str) -> bool:
+        public_key = self._public_keys.get(kid)
+        if public_key is None:
+            return False
+        raw = _unb64(signature)
+        # Refuse non-canonical base64 (spare trailing bits) so one signature has one spelling.
+        if len(raw) != 64 or _b64(raw) != signature:
+            return False
+        try:
+            public_key.verify(raw, message)
+        except InvalidSignature:
+            return False
+        return True
