@@ -81,8 +81,7 @@ class InvalidTransition(Conflict):
 
     default_code = "invalid_transition"
 
-    def __init__(self, message: str, *, state: str, event: str, code: str | None = None,
-                 param: str | None = None):
+    def __init__(self, message: str, *, state: str, event: str, code: str | None = None, param: str | None = None):
         super().__init__(message, code=code, param=param)
         self.state = state
         self.event = event
@@ -159,9 +158,13 @@ class StoreUnavailable(UploadTicketsError):
 
 
 class NotSupported(UploadTicketsError):
-    """The request asks for a feature this deployment does not provide (501)."""
+    """The request asks for a feature this deployment does not provide (400).
 
-    http_status = 501
+    A 400 rather than 501: the client can fix it (drop the option), and a 5xx would
+    read as our failure.
+    """
+
+    http_status = 400
     type = "invalid_request_error"
     default_code = "not_supported"
 

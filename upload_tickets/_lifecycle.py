@@ -84,9 +84,7 @@ def check(ticket: UploadTicket, event: Event, now_us: int, param: str | None = N
     return target
 
 
-def apply(
-    ticket: UploadTicket, event: Event, now_us: int, *, param: str | None = None, **changes: Any
-) -> UploadTicket:
+def apply(ticket: UploadTicket, event: Event, now_us: int, *, param: str | None = None, **changes: Any) -> UploadTicket:
     """Return ``ticket`` after ``event``, one version later; raise if the table forbids it."""
     target = check(ticket, event, now_us, param)
     unexpected = changes.keys() - _EVENT_FIELDS[event]

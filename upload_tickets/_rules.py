@@ -157,9 +157,7 @@ def parse_api_key(header: str | None) -> str:
     if header is None or header == "":
         raise Unauthenticated("missing X-Api-Key header", code="missing_api_key", param="X-Api-Key")
     if not _API_KEY_RE.match(header):
-        raise Unauthenticated(
-            f"API keys start with {API_KEY_PREFIX!r}", code="invalid_api_key", param="X-Api-Key"
-        )
+        raise Unauthenticated(f"API keys start with {API_KEY_PREFIX!r}", code="invalid_api_key", param="X-Api-Key")
     return header
 
 

@@ -58,10 +58,11 @@ class ImageClassifier:
                 image.load()
         except UnprocessableImage:
             raise
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-            raise UnprocessableImage(
-                f"the bytes are not a readable {declared_type} image", param="upload_id"
-            ) from exc
+        except Image.DecompressionBombError as exc:
+            # Pillow's own guard fires in open() for images far past its default budget.
+            raise UnprocessableImage(str(exc), code="image_too_large", param="upload_id") from exc
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+            raise UnprocessableImage(f"the bytes are not a readable {declared_type} image", param="upload_id") from exc
         return Classification(
             detected_type=detected,
             width=width,

@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
@@ -43,7 +44,7 @@ class HttpResponse:
     headers: Headers
     body: bytes
 
-    def json(self) -> object:
+    def json(self) -> Any:
         """The decoded JSON body."""
         return json.loads(self.body)
 
@@ -154,9 +155,7 @@ class HttpApi:
         team = self.authenticate(headers)
         version = _rules.resolve_api_version(headers.get("x-api-version"), team, self.service.known_versions)
         request = _rules.parse_mint_request(_decode(body))
-        result = self.service.mint(
-            team, request, api_version=version, idempotency_key=headers.get("idempotency-key")
-        )
+        result = self.service.mint(team, request, api_version=version, idempotency_key=headers.get("idempotency-key"))
         extra: list[tuple[str, str]] = [("X-Api-Version", result.ticket.api_version)]
         if result.rate is not None:
             extra.extend(rate_limit_headers(self.service.rate, result.rate))
@@ -170,9 +169,7 @@ class HttpApi:
         }
         return _json_response(200 if result.replayed else 201, payload, extra)
 
-    def put_upload(
-        self, upload_id: str, query: str, headers: Mapping[str, str], body: Iterable[bytes]
-    ) -> HttpResponse:
+    def put_upload(self, upload_id: str, query: str, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``PUT <upload_url>``: the local upload host; the signature is in the query."""
         length = headers.get("content-length")
         if length is not None and not (length.isascii() and length.isdigit()):
@@ -216,9 +213,7 @@ class HttpApi:
             }
             for ticket in character.uploads
         ]
-        return _json_response(
-            201, {"id": character.id, "refs": refs, "created_at": iso8601(character.created_at)}
-        )
+        return _json_response(201, {"id": character.id, "refs": refs, "created_at": iso8601(character.created_at)})
 
     def get_upload(self, headers: Mapping[str, str], upload_id: str) -> HttpResponse:
         """``GET /v1/characters/uploads/{upload_id}``."""

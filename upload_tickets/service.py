@@ -20,7 +20,6 @@ from upload_tickets._errors import (
     Conflict,
     IdempotencyConflict,
     NotFound,
-    NotSupported,
     PayloadTooLarge,
     RateLimited,
     UnsupportedMediaType,
@@ -149,9 +148,7 @@ class UploadTickets:
 
     def _replay(self, existing: UploadTicket, request_hash: str | None) -> MintResult:
         if existing.request_hash != request_hash:
-            raise IdempotencyConflict(
-                "this Idempotency-Key was used with a different request", param="Idempotency-Key"
-            )
+            raise IdempotencyConflict("this Idempotency-Key was used with a different request", param="Idempotency-Key")
         return MintResult(ticket=existing, upload=self.signer.sign_put(existing), rate=None, replayed=True)
 
     def receive(
@@ -168,15 +165,13 @@ class UploadTickets:
         A PUT without Content-Type is taken as the signed type; a different type is refused.
         """
         if not isinstance(self.signer, VerifyingSigner):
-            raise NotSupported("this deployment's uploads go straight to object storage")
+            raise NotFound("this deployment has no upload host: uploads go to object storage", code="route_not_found")
         if not _rules.UPLOAD_ID_RE.match(upload_id):
             raise NotFound("no such upload")
         now = self.clock.now_us()
         verified = self.signer.verify_put(upload_id, query, now)
         if content_type is not None and _media_type(content_type) != verified.content_type:
-            raise UnsupportedMediaType(
-                f"this URL takes Content-Type {verified.content_type}", param="Content-Type"
-            )
+            raise UnsupportedMediaType(f"this URL takes Content-Type {verified.content_type}", param="Content-Type")
         if content_length is not None and content_length > verified.max_bytes:
             raise PayloadTooLarge(f"upload exceeds {verified.max_bytes} bytes", param="Content-Length")
         ticket = self._load(upload_id)

@@ -164,9 +164,12 @@ class Ed25519Signer(_LocalUrlSigner):
         public_key = self._public_keys.get(kid)
         if public_key is None:
             return False
+        # 64 bytes are exactly 86 base64url characters; anything else is not a signature.
+        if len(signature) != 86:
+            return False
         raw = _unb64(signature)
         # Refuse non-canonical base64 (spare trailing bits) so one signature has one spelling.
-        if len(raw) != 64 or _b64(raw) != signature:
+        if _b64(raw) != signature:
             return False
         try:
             public_key.verify(raw, message)

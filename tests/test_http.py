@@ -1,0 +1,99 @@
+"""The framework-agnostic HTTP mapping, end to end over the memory backends."""
+
+from __future__ import annotations
+
+from tests.support import API_KEY_A, API_KEY_B, mint, post, put
+from upload_tickets.http import HttpApi
+from upload_tickets.testing import image_bytes
+
+
+def test_full_flow(api: HttpApi) -> None:
+    minted = mint(api)
+    assert set(minted) == {"upload_id", "upload_url", "upload_headers", "expires_at"}
+    assert minted["upload_headers"] == {"Content-Type": "image/png"}
+    assert put(api, minted["upload_url"], image_bytes("image/png")).status == 200
+    classified = post(api, "/v1/characters/uploads/classify", {"upload_id": minted["upload_id"]})
+    assert classified.status == 200
+    assert classified.json() == {
+        "upload_id": minted["upload_id"],
+        "pose": "unknown",
+        "width": 8,
+        "height": 6,
+        "content_type": "image/png",
+    }
+    created = post(api, "/v1/characters", {"upload_ids": [minted["upload_id"]]})
+    assert created.status == 201
+    body = created.json()
+    assert isinstance(body, dict)
+    assert body["id"].startswith("chr_")
+    assert body["refs"][0]["upload_id"] == minted["upload_id"]
+    state = api.handle("GET", f"/v1/characters/uploads/{minted['upload_id']}", "", {"x-api-key": API_KEY_A}, b"")
+    assert state.status == 200
+    view = state.json()
+    assert isinstance(view, dict)
+    assert view["state"] == "consumed"
+    assert view["character_id"] == body["id"]
+
+
+def test_error_body_shape_and_statuses(api: HttpApi) -> None:
+    minted = mint(api)
+    not_uploaded = post(api, "/v1/characters", {"upload_ids": [minted["upload_id"]]})
+    assert not_uploaded.status == 409
+    assert not_uploaded.json() == {
+        "error": {
+            "type": "invalid_request_error",
+            "code": "upload_not_uploaded",
+            "message": f"cannot consume upload {minted['upload_id']}: it is minted",
+            "param": "upload_ids[0]",
+        }
+    }
+    assert post(api, "/v1/characters", {"upload_ids": [minted["upload_id"]]}, key=API_KEY_B).status == 404
+    assert post(api, "/v1/characters", {"upload_ids": []}).status == 400
+    assert post(api, "/v1/characters", {"generate": True}).status == 400
+    assert put(api, minted["upload_url"], b"x", content_type="image/jpeg").status == 415
+    assert put(api, str(minted["upload_url"]).replace("sig=", "sig=A"), b"x").status == 403
+    unauthenticated = post(api, "/v1/characters/uploads/init", {}, key="al_live_unknown_key_99")
+    assert unauthenticated.status == 401
+    assert unauthenticated.header("WWW-Authenticate")
+    assert api.handle("DELETE", "/v1/characters", "", {}, b"").status == 404
+
+
+def test_rate_limit_over_http(api: HttpApi) -> None:
+    for _ in range(60):
+        mint(api)
+    refused = post(
+        api, "/v1/characters/uploads/init", {"filename": "a.png", "extension": "png", "content_type": "image/png"}
+    )
+    assert refused.status == 429
+    assert refused.header("Retry-After") == "2"
+    assert refused.header("RateLimit-Policy") == '"characters_post";q=60;w=120'
+    assert refused.header("RateLimit") == '"characters_post";r=0;t=120'
+    assert mint(api, key=API_KEY_B)["upload_id"]
+
+
+def test_version_header_is_echoed_and_checked(api: HttpApi) -> None:
+    body = {"filename": "a.png", "extension": "png", "content_type": "image/png"}
+    ok = post(api, "/v1/characters/uploads/init", body, x_api_version="2026-05-15")
+    assert ok.status == 201
+    assert ok.header("X-Api-Version") == "2026-05-15"
+    bad = post(api, "/v1/characters/uploads/init", body, x_api_version="2026-13-99")
+    assert bad.status == 400
+    assert bad.json()["error"]["code"] == "unknown_api_version"
+
+
+def test_idempotent_replay_over_http(api: HttpApi) -> None:
+    body = {"filename": "a.png", "extension": "png", "content_type": "image/png"}
+    first = post(api, "/v1/characters/uploads/init", body, idempotency_key="req-1")
+    again = post(api, "/v1/characters/uploads/init", body, idempotency_key="req-1")
+    assert (first.status, again.status) == (201, 200)
+    assert first.json() == again.json()
+    assert again.header("Idempotent-Replayed") == "true"
+    changed = post(api, "/v1/characters/uploads/init", {**body, "filename": "b.png"}, idempotency_key="req-1")
+    assert changed.status == 409
+
+
+def test_json_bodies_are_capped(api: HttpApi) -> None:
+    huge = api.handle(
+        "POST", "/v1/characters/uploads/init", "", {"x-api-key": API_KEY_A}, b'{"filename": "' + b"a" * 70_000 + b'"}'
+    )
+    assert huge.status == 413

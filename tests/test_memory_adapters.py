@@ -1,0 +1,112 @@
+"""The embedded adapters pass the exported contract suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from tests.support import SIGNING_KEYS
+from upload_tickets import (
+    Ed25519Signer,
+    FileBlobStore,
+    HmacSigner,
+    ManualClock,
+    MemoryBlobStore,
+    MemoryRateLimiter,
+    MemoryTicketStore,
+    SignatureInvalid,
+)
+from upload_tickets.protocols import RateLimiter
+from upload_tickets.testing import (
+    BlobStoreContract,
+    RateLimiterContract,
+    TicketStoreContract,
+    VerifyingSignerContract,
+    make_ticket,
+)
+
+
+class TestMemoryTicketStore(TicketStoreContract):
+    @pytest.fixture
+    def store(self) -> MemoryTicketStore:
+        return MemoryTicketStore()
+
+
+class TestMemoryRateLimiter(RateLimiterContract):
+    @pytest.fixture
+    def limiter(self) -> MemoryRateLimiter:
+        return MemoryRateLimiter(ManualClock())
+
+    def wait(self, limiter: RateLimiter, us: int) -> None:
+        assert isinstance(limiter, MemoryRateLimiter)
+        clock = limiter._clock
+        assert isinstance(clock, ManualClock)
+        clock.advance(us)
+
+
+class TestMemoryRateLimiterOnTheSystemClock(RateLimiterContract):
+    @pytest.fixture
+    def limiter(self) -> MemoryRateLimiter:
+        return MemoryRateLimiter()
+
+
+class TestMemoryBlobStore(BlobStoreContract):
+    @pytest.fixture
+    def blobs(self) -> MemoryBlobStore:
+        return MemoryBlobStore()
+
+
+class TestFileBlobStore(BlobStoreContract):
+    @pytest.fixture
+    def blobs(self, tmp_path: Path) -> FileBlobStore:
+        return FileBlobStore(tmp_path / "blobs")
+
+    def test_no_temporary_files_are_left_behind(self, blobs: FileBlobStore) -> None:
+        with pytest.raises(Exception, match="exceeds"):
+            blobs.put("upl_x.1", [b"x" * 10], max_bytes=5, content_type="image/png")
+        blobs.put("upl_x.2", [b"ok"], max_bytes=5, content_type="image/png")
+        names = sorted(p.name for p in blobs.root.rglob("*") if p.is_file())
+        assert names == ["upl_x.2"]
+
+    @pytest.mark.parametrize("key", ["../etc/passwd", "a/b", "", ".hidden", "x" * 200, "a..b"])
+    def test_keys_cannot_escape_the_root(self, blobs: FileBlobStore, key: str) -> None:
+        with pytest.raises(ValueError, match="invalid blob key"):
+            blobs.put(key, [b"x"], max_bytes=5, content_type="image/png")
+
+
+class TestHmacSigner(VerifyingSignerContract):
+    @pytest.fixture
+    def signer(self) -> HmacSigner:
+        return HmacSigner("https://uploads.example.test/put", SIGNING_KEYS, "k1")
+
+    def test_rotation_old_key_still_verifies(self) -> None:
+        ticket = make_ticket()
+        old = HmacSigner("https://u.test/put", {"k0": SIGNING_KEYS["k0"]}, "k0")
+        new = HmacSigner("https://u.test/put", SIGNING_KEYS, "k1")
+        query = old.sign_put(ticket).url.partition("?")[2]
+        assert new.verify_put(ticket.id, query, ticket.created_at).upload_id == ticket.id
+        retired = HmacSigner("https://u.test/put", {"k1": SIGNING_KEYS["k1"]}, "k1")
+        with pytest.raises(SignatureInvalid):
+            retired.verify_put(ticket.id, query, ticket.created_at)
+
+    def test_short_keys_are_refused(self) -> None:
+        with pytest.raises(ValueError, match="at least 32 bytes"):
+            HmacSigner("https://u.test/put", {"k": b"short"}, "k")
+
+
+class TestEd25519Signer(VerifyingSignerContract):
+    @pytest.fixture
+    def signer(self) -> Ed25519Signer:
+        return Ed25519Signer("https://uploads.example.test/put", private_key=Ed25519PrivateKey.generate(), kid="ed1")
+
+    def test_upload_host_verifies_with_the_public_key_only(self) -> None:
+        private_key = Ed25519PrivateKey.generate()
+        app = Ed25519Signer("https://u.test/put", private_key=private_key, kid="ed1")
+        host = Ed25519Signer("https://u.test/put", public_keys={"ed1": private_key.public_key()})
+        ticket = make_ticket()
+        query = app.sign_put(ticket).url.partition("?")[2]
+        assert host.verify_put(ticket.id, query, ticket.created_at).upload_id == ticket.id
+        with pytest.raises(TypeError, match="no signing key"):
+            host.sign_put(ticket)

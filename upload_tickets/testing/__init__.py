@@ -1,0 +1,29 @@
+"""The contract suite every upload-tickets backend runs (needs pytest and hypothesis).
+
+- :class:`TicketStoreContract`, :class:`RateLimiterContract`, :class:`SignerContract`,
+  :class:`VerifyingSignerContract`, :class:`BlobStoreContract`: subclass, give the fixture.
+- :func:`service_state_machine`: a Hypothesis state machine over the whole service.
+"""
+
+from upload_tickets.testing._fixtures import START_US, image_bytes, make_ticket, new_ticket_id
+from upload_tickets.testing.contracts import (
+    BlobStoreContract,
+    RateLimiterContract,
+    SignerContract,
+    TicketStoreContract,
+    VerifyingSignerContract,
+)
+from upload_tickets.testing.state_machine import service_state_machine
+
+__all__ = [
+    "START_US",
+    "BlobStoreContract",
+    "RateLimiterContract",
+    "SignerContract",
+    "TicketStoreContract",
+    "VerifyingSignerContract",
+    "image_bytes",
+    "make_ticket",
+    "new_ticket_id",
+    "service_state_machine",
+]

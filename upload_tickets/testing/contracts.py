@@ -1,0 +1,294 @@
+"""Contract tests every adapter must pass: subclass, provide one fixture, done.
+
+    class TestMyStore(TicketStoreContract):
+        @pytest.fixture
+        def store(self) -> TicketStore:
+            return MyStore(...)
+
+Each class documents the fixture it needs. The assertions describe the protocol, not an
+implementation, so third-party backends are held to exactly what ours are.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from urllib.parse import urlsplit
+
+import attrs
+import pytest
+
+from upload_tickets._errors import NotFound, PayloadTooLarge, SignatureInvalid, UploadUrlExpired
+from upload_tickets._models import State
+from upload_tickets._policy import RatePolicy
+from upload_tickets.protocols import BlobStore, RateLimiter, Signer, TicketStore, VerifyingSigner
+from upload_tickets.testing._fixtures import START_US, make_ticket
+
+_TEN_PER_SECOND = RatePolicy(name="contract", limit=10, period_us=1_000_000, burst=5)
+
+
+class TicketStoreContract:
+    """Needs a fixture ``store`` yielding an empty :class:`TicketStore`."""
+
+    def test_create_then_get_returns_equal_ticket(self, store: TicketStore) -> None:
+        ticket = make_ticket()
+        assert store.create(ticket) == ticket
+        assert store.get(ticket.id) == ticket
+
+    def test_get_unknown_is_none(self, store: TicketStore) -> None:
+        assert store.get(make_ticket().id) is None
+
+    def test_get_many_keeps_order_and_marks_missing(self, store: TicketStore) -> None:
+        first, second, missing = make_ticket(), make_ticket(), make_ticket()
+        store.create(first)
+        store.create(second)
+        assert store.get_many([second.id, missing.id, first.id]) == [second, None, first]
+
+    def test_idempotency_key_returns_first_ticket(self, store: TicketStore) -> None:
+        first = make_ticket(idempotency_key="key-1")
+        again = make_ticket(idempotency_key="key-1")
+        assert store.create(first) == first
+        assert store.create(again) == first
+        assert store.get(again.id) is None
+        assert store.find_by_idempotency_key("team_a", "key-1") == first
+
+    def test_idempotency_keys_are_per_team(self, store: TicketStore) -> None:
+        mine = make_ticket(idempotency_key="shared", team="team_a")
+        theirs = make_ticket(idempotency_key="shared", team="team_b")
+        assert store.create(mine) == mine
+        assert store.create(theirs) == theirs
+        assert store.find_by_idempotency_key("team_b", "shared") == theirs
+        assert store.find_by_idempotency_key("team_c", "shared") is None
+
+    def test_replace_bumps_all_tickets(self, store: TicketStore) -> None:
+        tickets = [make_ticket() for _ in range(6)]
+        for ticket in tickets:
+            store.create(ticket)
+        updated = [attrs.evolve(t, state=State.CONSUMED, version=1, character_id="chr_x") for t in tickets]
+        assert store.replace(updated) is True
+        assert store.get_many([t.id for t in tickets]) == updated
+
+    def test_replace_is_all_or_nothing_on_a_stale_version(self, store: TicketStore) -> None:
+        tickets = [make_ticket() for _ in range(3)]
+        for ticket in tickets:
+            store.create(ticket)
+        assert store.replace([attrs.evolve(tickets[1], state=State.UPLOADED, version=1, size=3)])
+        stale = [attrs.evolve(t, state=State.CONSUMED, version=1) for t in tickets]
+        assert store.replace(stale) is False
+        assert store.get(tickets[0].id) == tickets[0]
+        assert store.get(tickets[2].id) == tickets[2]
+        current = store.get(tickets[1].id)
+        assert current is not None
+        assert current.state is State.UPLOADED
+
+    def test_replace_of_a_missing_ticket_changes_nothing(self, store: TicketStore) -> None:
+        present = make_ticket()
+        store.create(present)
+        absent = make_ticket()
+        assert store.replace([attrs.evolve(present, version=1), attrs.evolve(absent, version=1)]) is False
+        assert store.get(present.id) == present
+        assert store.get(absent.id) is None
+
+    def test_concurrent_replace_has_exactly_one_winner(self, store: TicketStore) -> None:
+        tickets = [make_ticket() for _ in range(6)]
+        for ticket in tickets:
+            store.create(ticket)
+        barrier = threading.Barrier(8)
+        wins: list[int] = []
+
+        def contend(worker: int) -> None:
+            updated = [attrs.evolve(t, state=State.CONSUMED, version=1, character_id=f"chr_{worker}") for t in tickets]
+            barrier.wait()
+            if store.replace(updated):
+                wins.append(worker)
+
+        threads = [threading.Thread(target=contend, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(wins) == 1
+        owners = {t.character_id for t in store.get_many([t.id for t in tickets]) if t is not None}
+        assert owners == {f"chr_{wins[0]}"}
+
+    def test_expired_lists_only_due_tickets_up_to_limit(self, store: TicketStore) -> None:
+        due = [make_ticket(now_us=START_US + n, ticket_ttl_us=10) for n in range(5)]
+        later = make_ticket(ticket_ttl_us=10_000_000)
+        for ticket in [*due, later]:
+            store.create(ticket)
+        found = store.expired(START_US + 100, limit=100)
+        assert {t.id for t in found} == {t.id for t in due}
+        assert len(store.expired(START_US + 100, limit=2)) == 2
+
+    def test_delete_removes_tickets_at_their_version(self, store: TicketStore) -> None:
+        kept, gone = make_ticket(idempotency_key="k"), make_ticket()
+        store.create(kept)
+        store.create(gone)
+        moved = attrs.evolve(kept, state=State.UPLOADED, version=1)
+        assert store.replace([moved])
+        assert store.delete([kept, gone]) == 1
+        assert store.get(gone.id) is None
+        assert store.get(kept.id) == moved
+        assert store.delete([moved]) == 1
+        assert store.find_by_idempotency_key("team_a", "k") is None
+        assert store.expired(START_US + 10**15, limit=10) == []
+
+
+class RateLimiterContract:
+    """Needs a fixture ``limiter``; override :meth:`wait` if the limiter's clock is fake."""
+
+    def wait(self, limiter: RateLimiter, us: int) -> None:
+        """Let ``us`` microseconds pass on the limiter's clock."""
+        time.sleep(us / 1_000_000)
+
+    def test_full_bucket_passes_burst_then_refuses(self, limiter: RateLimiter) -> None:
+        decisions = [limiter.acquire("burst", _TEN_PER_SECOND) for _ in range(6)]
+        assert [d.allowed for d in decisions] == [True] * 5 + [False]
+        assert [d.remaining for d in decisions[:5]] == [4, 3, 2, 1, 0]
+        refused = decisions[-1]
+        assert refused.remaining == 0
+        # Real clocks move while we call: the wait is one interval less what has passed.
+        assert 0 < refused.retry_after_us <= _TEN_PER_SECOND.emission_interval_us
+        assert 0 < refused.reset_after_us <= _TEN_PER_SECOND.capacity_us
+
+    def test_tokens_come_back_one_interval_at_a_time(self, limiter: RateLimiter) -> None:
+        for _ in range(5):
+            assert limiter.acquire("refill", _TEN_PER_SECOND).allowed
+        refused = limiter.acquire("refill", _TEN_PER_SECOND)
+        assert not refused.allowed
+        self.wait(limiter, refused.retry_after_us + 2_000)
+        assert limiter.acquire("refill", _TEN_PER_SECOND).allowed
+        assert not limiter.acquire("refill", _TEN_PER_SECOND).allowed
+
+    def test_keys_are_independent(self, limiter: RateLimiter) -> None:
+        for _ in range(5):
+            assert limiter.acquire("team-1", _TEN_PER_SECOND).allowed
+        assert not limiter.acquire("team-1", _TEN_PER_SECOND).allowed
+        assert limiter.acquire("team-2", _TEN_PER_SECOND).allowed
+
+    def test_cost_takes_several_tokens_or_none(self, limiter: RateLimiter) -> None:
+        assert limiter.acquire("cost", _TEN_PER_SECOND, cost=4).remaining == 1
+        refused = limiter.acquire("cost", _TEN_PER_SECOND, cost=2)
+        assert not refused.allowed
+        assert limiter.acquire("cost", _TEN_PER_SECOND, cost=1).allowed
+
+    def test_concurrent_callers_never_exceed_the_burst(self, limiter: RateLimiter) -> None:
+        slow = RatePolicy(name="contract-slow", limit=1, period_us=3_600_000_000, burst=20)
+        allowed: list[bool] = []
+        barrier = threading.Barrier(8)
+
+        def hammer() -> None:
+            barrier.wait()
+            allowed.extend(limiter.acquire("hammered", slow).allowed for _ in range(10))
+
+        threads = [threading.Thread(target=hammer) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sum(allowed) == 20
+
+
+class SignerContract:
+    """Needs a fixture ``signer`` (any :class:`Signer`)."""
+
+    def test_signed_put_binds_the_content_type(self, signer: Signer) -> None:
+        ticket = make_ticket(now_us=int(time.time() * 1_000_000))
+        upload = signer.sign_put(ticket)
+        assert upload.headers["Content-Type"] == ticket.content_type
+        assert urlsplit(upload.url).scheme in ("http", "https")
+        assert upload.expires_at <= ticket.url_expires_at
+
+    def test_signing_is_deterministic(self, signer: Signer) -> None:
+        ticket = make_ticket(now_us=int(time.time() * 1_000_000))
+        assert signer.sign_put(ticket) == signer.sign_put(ticket)
+
+    def test_different_tickets_get_different_urls(self, signer: Signer) -> None:
+        now = int(time.time() * 1_000_000)
+        assert signer.sign_put(make_ticket(now_us=now)).url != signer.sign_put(make_ticket(now_us=now)).url
+
+
+class VerifyingSignerContract(SignerContract):
+    """Needs a fixture ``signer`` that is a :class:`VerifyingSigner`."""
+
+    @staticmethod
+    def _split(signer: VerifyingSigner) -> tuple[str, str, str]:
+        ticket = make_ticket()
+        url = urlsplit(signer.sign_put(ticket).url)
+        return ticket.id, url.query, url.path
+
+    def test_verify_accepts_its_own_url(self, signer: VerifyingSigner) -> None:
+        ticket = make_ticket()
+        query = urlsplit(signer.sign_put(ticket).url).query
+        verified = signer.verify_put(ticket.id, query, START_US)
+        assert (verified.upload_id, verified.content_type, verified.max_bytes) == (
+            ticket.id,
+            ticket.content_type,
+            ticket.max_bytes,
+        )
+
+    def test_every_single_character_change_is_refused(self, signer: VerifyingSigner) -> None:
+        upload_id, query, _ = self._split(signer)
+        alphabet = "0aZ9_-=&/.%+~A"
+        for index, original in enumerate(query):
+            for replacement in alphabet:
+                if replacement == original:
+                    continue
+                tampered = query[:index] + replacement + query[index + 1 :]
+                with pytest.raises(SignatureInvalid):
+                    signer.verify_put(upload_id, tampered, START_US)
+        for index in range(len(query)):
+            with pytest.raises(SignatureInvalid):
+                signer.verify_put(upload_id, query[:index] + query[index + 1 :], START_US)
+
+    def test_url_for_another_upload_is_refused(self, signer: VerifyingSigner) -> None:
+        _, query, _ = self._split(signer)
+        with pytest.raises(SignatureInvalid):
+            signer.verify_put(make_ticket().id, query, START_US)
+
+    def test_expired_url_is_refused(self, signer: VerifyingSigner) -> None:
+        ticket = make_ticket()
+        query = urlsplit(signer.sign_put(ticket).url).query
+        with pytest.raises(UploadUrlExpired):
+            signer.verify_put(ticket.id, query, ticket.url_expires_at)
+
+
+class BlobStoreContract:
+    """Needs a fixture ``blobs`` yielding an empty :class:`BlobStore`."""
+
+    def test_put_then_head_and_open(self, blobs: BlobStore) -> None:
+        size = blobs.put("upl_contract.1", [b"hello ", b"world"], max_bytes=100, content_type="image/png")
+        assert size == 11
+        info = blobs.head("upl_contract.1")
+        assert info is not None
+        assert info.size == 11
+        assert info.content_type in (None, "image/png")
+        with blobs.open("upl_contract.1") as stream:
+            assert stream.read() == b"hello world"
+
+    def test_put_replaces(self, blobs: BlobStore) -> None:
+        blobs.put("upl_contract.2", [b"first"], max_bytes=100, content_type="image/png")
+        blobs.put("upl_contract.2", [b"2nd"], max_bytes=100, content_type="image/png")
+        with blobs.open("upl_contract.2") as stream:
+            assert stream.read() == b"2nd"
+
+    def test_oversize_put_stores_nothing_and_keeps_the_old_bytes(self, blobs: BlobStore) -> None:
+        with pytest.raises(PayloadTooLarge):
+            blobs.put("upl_contract.3", [b"x" * 60, b"x" * 60], max_bytes=100, content_type="image/png")
+        assert blobs.head("upl_contract.3") is None
+        blobs.put("upl_contract.3", [b"keep"], max_bytes=100, content_type="image/png")
+        with pytest.raises(PayloadTooLarge):
+            blobs.put("upl_contract.3", [b"y" * 101], max_bytes=100, content_type="image/png")
+        with blobs.open("upl_contract.3") as stream:
+            assert stream.read() == b"keep"
+
+    def test_exact_cap_is_accepted(self, blobs: BlobStore) -> None:
+        assert blobs.put("upl_contract.4", [b"z" * 100], max_bytes=100, content_type="image/png") == 100
+
+    def test_delete_and_missing(self, blobs: BlobStore) -> None:
+        blobs.put("upl_contract.5", [b"bytes"], max_bytes=100, content_type="image/png")
+        assert blobs.delete("upl_contract.5") is True
+        assert blobs.delete("upl_contract.5") is False
+        assert blobs.head("upl_contract.5") is None
+        with pytest.raises(NotFound):
+            blobs.open("upl_contract.5")

@@ -1,0 +1,276 @@
+"""A Hypothesis state machine that drives a whole :class:`UploadTickets` service.
+
+It mints, uploads (good, mistyped, garbage and oversize bytes), re-uploads, classifies,
+consumes (across teams, with duplicates, with expired and consumed tickets), moves a
+manual clock and sweeps, and after every step checks the stores against a plain model.
+Any backend runs it by handing :func:`service_state_machine` a factory:
+
+    TestRedisMachine = service_state_machine(lambda clock: UploadTickets(store=..., clock=clock, ...)).TestCase
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+import attrs
+from hypothesis import event
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from upload_tickets import _errors as errors
+from upload_tickets._models import MintRequest, State, Team
+from upload_tickets._ratelimit import gcra
+from upload_tickets.clock import ManualClock
+from upload_tickets.service import UploadTickets
+from upload_tickets.testing._fixtures import START_US, image_bytes
+
+_S = 1_000_000
+_KINDS = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
+_OTHER_TYPE = {"image/jpeg": "image/png", "image/png": "image/webp", "image/webp": "image/jpeg"}
+
+
+@attrs.define
+class _Ticket:
+    id: str
+    team: str
+    content_type: str
+    url: str
+    url_expires_at: int
+    expires_at: int
+    max_bytes: int
+    state: State = State.MINTED
+    payload: bytes | None = None
+    classified: bool = False
+
+    def payload_is_valid(self) -> bool:
+        return self.payload == image_bytes(self.content_type)
+
+
+ServiceFactory = Callable[[ManualClock], UploadTickets]
+_T = TypeVar("_T")
+
+
+def service_state_machine(
+    make_service: ServiceFactory, *, exact_rate_limit: bool = True
+) -> type[RuleBasedStateMachine]:
+    """Build a state machine class for the services ``make_service(clock)`` returns.
+
+    Set ``exact_rate_limit=False`` when the limiter keeps its own time (Redis ``TIME``,
+    a database clock): rate-limit refusals are then allowed but not predicted.
+    """
+
+    class UploadTicketsMachine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.clock = ManualClock(START_US)
+            self.service = make_service(self.clock)
+            run = uuid.uuid4().hex[:12]
+            self.teams = [Team(f"team-{run}-a"), Team(f"team-{run}-b")]
+            self.tickets: list[_Ticket] = []
+            self.swept: set[str] = set()
+            self.tats: dict[str, int | None] = {}
+
+        def _now(self) -> int:
+            return self.clock.now_us()
+
+        def _live(self) -> list[_Ticket]:
+            return [t for t in self.tickets if t.id not in self.swept]
+
+        def _pick(self, index: int) -> _Ticket:
+            return self.tickets[index % len(self.tickets)]
+
+        @rule(team_index=st.integers(0, 1), extension=st.sampled_from(sorted(_KINDS)))
+        def mint(self, team_index: int, extension: str) -> None:
+            team = self.teams[team_index]
+            content_type = _KINDS[extension]
+            request = MintRequest(filename=f"ref.{extension}", extension=extension, content_type=content_type)
+            expected_allowed: bool | None = None
+            if exact_rate_limit:
+                new_tat, decision = gcra(self.tats.get(team.id), self._now(), self.service.rate)
+                expected_allowed = decision.allowed
+                if new_tat is not None:
+                    self.tats[team.id] = new_tat
+            try:
+                result = self.service.mint(team, request)
+            except errors.RateLimited:
+                assert expected_allowed in (False, None)
+                return
+            assert expected_allowed in (True, None)
+            ticket = result.ticket
+            assert ticket.state is State.MINTED
+            assert ticket.team == team.id
+            assert result.upload.headers == {"Content-Type": content_type}
+            self.tickets.append(
+                _Ticket(
+                    id=ticket.id,
+                    team=team.id,
+                    content_type=content_type,
+                    url=result.upload.url,
+                    url_expires_at=ticket.url_expires_at,
+                    expires_at=ticket.expires_at,
+                    max_bytes=ticket.max_bytes,
+                )
+            )
+
+        @precondition(lambda self: self.tickets)
+        @rule(
+            index=st.integers(0, 10_000),
+            payload=st.sampled_from(["valid", "other_type", "garbage", "oversize"]),
+            send_content_type=st.booleans(),
+        )
+        def upload(self, index: int, payload: str, send_content_type: bool) -> None:
+            ticket = self._pick(index)
+            data = {
+                "valid": image_bytes(ticket.content_type),
+                "other_type": image_bytes(_OTHER_TYPE[ticket.content_type]),
+                "garbage": b"not an image at all",
+                "oversize": b"\0" * (ticket.max_bytes + 1),
+            }[payload]
+            expected: type[errors.UploadTicketsError] | None = None
+            if self._now() >= ticket.url_expires_at:
+                expected = errors.UploadUrlExpired
+            elif ticket.state is State.CONSUMED:
+                expected = errors.AlreadyConsumed
+            elif payload == "oversize":
+                expected = errors.PayloadTooLarge
+            url = urlsplit(ticket.url)
+            self._expect(
+                "upload",
+                expected,
+                lambda: self.service.receive(
+                    ticket.id,
+                    url.query,
+                    content_type=ticket.content_type if send_content_type else None,
+                    content_length=None,
+                    body=[data[: len(data) // 2], data[len(data) // 2 :]],
+                ),
+            )
+            if expected is None:
+                ticket.state, ticket.payload, ticket.classified = State.UPLOADED, data, False
+
+        @precondition(lambda self: self.tickets)
+        @rule(index=st.integers(0, 10_000))
+        def upload_with_another_content_type(self, index: int) -> None:
+            ticket = self._pick(index)
+            expected: type[errors.UploadTicketsError] = errors.UnsupportedMediaType
+            if self._now() >= ticket.url_expires_at:
+                expected = errors.UploadUrlExpired
+            query = urlsplit(ticket.url).query
+            self._expect(
+                "upload with another type",
+                expected,
+                lambda: self.service.receive(
+                    ticket.id, query, content_type=_OTHER_TYPE[ticket.content_type], content_length=None, body=[b"x"]
+                ),
+            )
+
+        def _lifecycle_error(self, ticket: _Ticket) -> type[errors.UploadTicketsError] | None:
+            if self._now() >= ticket.expires_at:
+                return errors.TicketExpired
+            if ticket.state is State.MINTED:
+                return errors.NotUploaded
+            if ticket.state is State.CONSUMED:
+                return errors.AlreadyConsumed
+            return None
+
+        def _team_of(self, ticket: _Ticket, as_other_team: bool) -> Team:
+            owner = 0 if ticket.team == self.teams[0].id else 1
+            return self.teams[1 - owner if as_other_team else owner]
+
+        @precondition(lambda self: self.tickets)
+        @rule(index=st.integers(0, 10_000), as_other_team=st.sampled_from([False, False, False, True]))
+        def classify(self, index: int, as_other_team: bool) -> None:
+            ticket = self._pick(index)
+            expected: type[errors.UploadTicketsError] | None
+            if as_other_team or ticket.id in self.swept:
+                expected = errors.NotFound
+            else:
+                expected = self._lifecycle_error(ticket)
+                if expected is None and not ticket.payload_is_valid():
+                    expected = errors.UnprocessableImage
+            team = self._team_of(ticket, as_other_team)
+            result = self._expect("classify", expected, lambda: self.service.classify(team, ticket.id))
+            if expected is None:
+                assert result is not None
+                assert result.classification is not None
+                assert result.classification.detected_type == ticket.content_type
+                assert (result.classification.width, result.classification.height) == (8, 6)
+                ticket.state, ticket.classified = State.CLASSIFIED, True
+
+        @precondition(lambda self: self.tickets)
+        @rule(
+            indices=st.lists(st.integers(0, 10_000), min_size=1, max_size=7),
+            repeat_one=st.sampled_from([False, False, False, True]),
+            as_other_team=st.sampled_from([False, False, False, True]),
+        )
+        def consume(self, indices: list[int], repeat_one: bool, as_other_team: bool) -> None:
+            # Mostly distinct tickets (the interesting case); sometimes a repeated id.
+            chosen = list({id(t): t for t in (self._pick(i) for i in indices)}.values())
+            if repeat_one:
+                chosen.append(chosen[0])
+            team = self._team_of(chosen[0], as_other_team)
+            expected: type[errors.UploadTicketsError] | None = None
+            if len(chosen) > 6 or len({t.id for t in chosen}) != len(chosen):
+                expected = errors.InvalidRequest
+            else:
+                for ticket in chosen:
+                    if ticket.team != team.id or ticket.id in self.swept:
+                        expected = errors.NotFound
+                    else:
+                        expected = self._lifecycle_error(ticket)
+                    if expected is not None:
+                        break
+            character = self._expect("consume", expected, lambda: self.service.consume(team, [t.id for t in chosen]))
+            if expected is None:
+                assert character is not None
+                assert character.upload_ids == tuple(t.id for t in chosen)
+                for ticket in chosen:
+                    ticket.state = State.CONSUMED
+
+        @rule(step=st.sampled_from([1 * _S, 2 * _S, 61 * _S, 16 * 60 * _S, 12 * 3600 * _S, 25 * 3600 * _S]))
+        def advance(self, step: int) -> None:
+            self.clock.advance(step)
+
+        @rule()
+        def sweep(self) -> None:
+            now = self._now()
+            due = [t for t in self._live() if now >= t.expires_at]
+            report = self.service.sweep()
+            assert report.tickets == len(due)
+            assert report.blobs == sum(1 for t in due if t.payload is not None)
+            self.swept.update(t.id for t in due)
+
+        def _expect(
+            self, action: str, expected: type[errors.UploadTicketsError] | None, call: Callable[[], _T]
+        ) -> _T | None:
+            # Hypothesis statistics then show which outcomes the run reached.
+            event(f"{action}: {expected.__name__ if expected else 'ok'}")
+            try:
+                result = call()
+            except errors.UploadTicketsError as error:
+                assert expected is not None and type(error) is expected, f"expected {expected}, got {error!r}"
+                assert error.code
+                assert 400 <= error.http_status < 500
+                return None
+            assert expected is None, f"expected {expected.__name__}, but the call succeeded"
+            return result
+
+        @invariant()
+        def stores_match_the_model(self) -> None:
+            live = self._live()
+            stored = self.service.store.get_many([t.id for t in live]) if live else []
+            for ticket, actual in zip(live, stored, strict=True):
+                assert actual is not None, f"{ticket.id} vanished"
+                assert actual.state is ticket.state, (ticket.id, actual.state, ticket.state)
+                assert (actual.classification is not None) == ticket.classified
+                if ticket.payload is not None:
+                    info = self.service.blobs.head(actual.blob_key)
+                    assert info is not None
+                    assert info.size == len(ticket.payload)
+            for ticket_id in self.swept:
+                assert self.service.store.get(ticket_id) is None
+
+    return UploadTicketsMachine
