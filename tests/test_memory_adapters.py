@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.support import SIGNING_KEYS
 from upload_tickets import (
@@ -19,6 +22,7 @@ from upload_tickets import (
     SignatureInvalid,
 )
 from upload_tickets.protocols import RateLimiter
+from upload_tickets.signing import _HmacSha256
 from upload_tickets.testing import (
     BlobStoreContract,
     RateLimiterContract,
@@ -110,3 +114,8 @@ class TestEd25519Signer(VerifyingSignerContract):
         assert host.verify_put(ticket.id, query, ticket.created_at).upload_id == ticket.id
         with pytest.raises(TypeError, match="no signing key"):
             host.sign_put(ticket)
+
+
+@given(key=st.binary(min_size=32, max_size=200), message=st.binary(max_size=300))
+def test_cached_hmac_equals_the_standard_library(key: bytes, message: bytes) -> None:
+    assert _HmacSha256(key).digest(message) == hmac.digest(key, message, "sha256")

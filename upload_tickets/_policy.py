@@ -38,15 +38,20 @@ class RatePolicy:
     limit: int = attrs.field(validator=_positive)
     period_us: int = attrs.field(validator=_positive)
     burst: int = attrs.field(validator=_positive)
+    # Derived once here rather than on every charge: the limiter is on the mint hot path.
+    emission_interval_us: int = attrs.field(init=False)
+    """Time it takes the bucket to regain one token."""
+    capacity_us: int = attrs.field(init=False)
+    """Time it takes an empty bucket to become full."""
 
-    @property
-    def emission_interval_us(self) -> int:
-        """Time it takes the bucket to regain one token."""
+    @emission_interval_us.default
+    def _emission_interval(self) -> int:
+        if self.period_us < self.limit:
+            raise ValueError("a RatePolicy cannot emit more than one token per microsecond")
         return self.period_us // self.limit
 
-    @property
-    def capacity_us(self) -> int:
-        """Time it takes an empty bucket to become full."""
+    @capacity_us.default
+    def _capacity(self) -> int:
         return self.burst * self.emission_interval_us
 
 

@@ -10,9 +10,12 @@ so no two spellings of a URL share one signature.
 from __future__ import annotations
 
 import base64
+import binascii
+import hashlib
 import hmac
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidSignature
@@ -32,14 +35,47 @@ _FIELD_SHAPES = {
     "sig": re.compile(r"\A[A-Za-z0-9_-]{16,128}\Z"),
 }
 _KID_RE = _FIELD_SHAPES["kid"]
+# Shared read-only header maps: building a dict per mint is measurable on the hot path.
+_HEADERS = {content_type: MappingProxyType({"Content-Type": content_type}) for content_type in CONTENT_TYPES}
+
+
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class _HmacSha256:
+    """HMAC-SHA256 (RFC 2104) with the key's inner and outer pad states hashed once.
+
+    ``hmac.digest`` re-derives both pads on every call; copying two prepared SHA-256
+    states is about 2.5x cheaper, and signing sits on the mint hot path.
+    """
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes) -> None:
+        if len(key) > 64:
+            key = hashlib.sha256(key).digest()
+        key = key.ljust(64, b"\0")
+        self._inner = hashlib.sha256(key.translate(_IPAD))
+        self._outer = hashlib.sha256(key.translate(_OPAD))
+
+    def digest(self, message: bytes) -> bytes:
+        inner = self._inner.copy()
+        inner.update(message)
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
+
+
+_IPAD = bytes(byte ^ 0x36 for byte in range(256))
+_OPAD = bytes(byte ^ 0x5C for byte in range(256))
 
 
 def _message(upload_id: str, content_type: str, exp: int, max_bytes: int, kid: str) -> bytes:
@@ -81,7 +117,7 @@ class _LocalUrlSigner:
             f"{self.base_url}/{ticket.id}?exp={exp}&ct={ticket.content_type}"
             f"&max={ticket.max_bytes}&kid={self._kid}&sig={self._sign(message)}"
         )
-        return SignedUpload(url=url, headers={"Content-Type": ticket.content_type}, expires_at=exp * _US)
+        return SignedUpload(url=url, headers=_HEADERS[ticket.content_type], expires_at=exp * _US)
 
     def verify_put(self, upload_id: str, query: str, now_us: int) -> VerifiedPut:
         """Check the raw query string of a PUT to ``upload_id``."""
@@ -117,18 +153,17 @@ class HmacSigner(_LocalUrlSigner):
                 raise ValueError(f"key id must match {_KID_RE.pattern}: {kid!r}")
             if len(secret) < 32:
                 raise ValueError(f"HMAC key {kid!r} must be at least 32 bytes")
-        self._keys = dict(keys)
+        self._keys = {kid: _HmacSha256(secret) for kid, secret in keys.items()}
         self._signing_key = self._keys[signing_kid]
 
     def _sign(self, message: bytes) -> str:
-        return _b64(hmac.digest(self._signing_key, message, "sha256"))
+        return _b64(self._signing_key.digest(message))
 
     def _verify(self, kid: str, message: bytes, signature: str) -> bool:
         key = self._keys.get(kid)
         if key is None:
             return False
-        expected = _b64(hmac.digest(key, message, "sha256"))
-        return hmac.compare_digest(expected, signature)
+        return hmac.compare_digest(_b64(key.digest(message)), signature)
 
 
 class Ed25519Signer(_LocalUrlSigner):

@@ -1,0 +1,66 @@
+"""Side-by-side timing: each figure is a median over rounds that alternate with its baseline."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+
+import attrs
+
+
+@attrs.frozen
+class Figure:
+    """Per-call cost of one subject next to its baseline, measured in the same rounds."""
+
+    name: str
+    baseline_name: str
+    subject_us: tuple[float, ...]
+    baseline_us: tuple[float, ...]
+    target: str
+
+    @property
+    def ratio(self) -> float:
+        """Median of the per-round ratios subject / baseline."""
+        return statistics.median(s / b for s, b in zip(self.subject_us, self.baseline_us, strict=True))
+
+    def row(self) -> str:
+        """One line of the results table."""
+        s, b = self.subject_us, self.baseline_us
+        return (
+            f"{self.name:<34} {statistics.median(s):8.2f} us [{min(s):.2f}-{max(s):.2f}]   "
+            f"{self.baseline_name:<30} {statistics.median(b):8.2f} us [{min(b):.2f}-{max(b):.2f}]   "
+            f"ratio {self.ratio:5.2f}  (target {self.target})"
+        )
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON form."""
+        return {**attrs.asdict(self), "ratio": self.ratio}
+
+
+def per_call_us(function: Callable[[], object], calls: int) -> float:
+    """Microseconds per call of ``function`` over ``calls`` calls."""
+    start = time.perf_counter_ns()
+    for _ in range(calls):
+        function()
+    return (time.perf_counter_ns() - start) / calls / 1000
+
+
+def side_by_side(
+    name: str,
+    subject: Callable[[], object],
+    baseline_name: str,
+    baseline: Callable[[], object],
+    *,
+    calls: int,
+    rounds: int,
+    target: str,
+) -> Figure:
+    """Alternate subject and baseline ``rounds`` times so drift hits both alike."""
+    per_call_us(subject, max(1, calls // 10))
+    per_call_us(baseline, max(1, calls // 10))
+    subject_us, baseline_us = [], []
+    for _ in range(rounds):
+        baseline_us.append(per_call_us(baseline, calls))
+        subject_us.append(per_call_us(subject, calls))
+    return Figure(name, baseline_name, tuple(subject_us), tuple(baseline_us), target)

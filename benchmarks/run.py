@@ -1,0 +1,40 @@
+"""Run every benchmark, print a table and write JSON.
+
+python -m benchmarks.run            # full sizes
+python -m benchmarks.run --smoke    # tiny sizes, as the test suite runs it
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from benchmarks import mint_memory
+from benchmarks._harness import Figure
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the scripts run, measures nothing")
+    parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"))
+    args = parser.parse_args(argv)
+    calls, rounds = (50, 2) if args.smoke else (20_000, 7)
+    figures: list[Figure] = [*mint_memory.run(calls=calls, rounds=rounds)]
+    print(
+        f"upload-tickets benchmarks, {datetime.now(UTC):%Y-%m-%d}, {platform.python_implementation()} "
+        f"{platform.python_version()}, {platform.machine()}"
+    )
+    for figure in figures:
+        print(figure.row())
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps([f.as_dict() for f in figures], indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,16 @@
+"""The benchmark scripts run (tiny sizes), so they cannot rot; nothing here is timed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks import run
+
+
+def test_benchmarks_run_in_smoke_mode(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    assert run.main(["--smoke", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert {f["name"] for f in figures} >= {"mint (memory + HMAC)"}
+    assert all(f["ratio"] > 0 for f in figures)
