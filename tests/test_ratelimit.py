@@ -6,6 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from upload_tickets import CHARACTERS_POST, ManualClock, MemoryRateLimiter, RatePolicy, gcra
+from upload_tickets._ratelimit import decision_after_charge
 from upload_tickets.http import rate_limit_headers
 
 S = 1_000_000
@@ -79,3 +80,14 @@ def test_limiter_prunes_full_buckets() -> None:
         limiter.acquire(f"team-{n}", CHARACTERS_POST)
         clock.advance(10 * S)
     assert len(limiter) < 2048
+
+
+@given(
+    tat=st.none() | st.integers(0, 10**9),
+    now=st.integers(0, 10**9),
+    cost=st.integers(1, 70),
+)
+def test_decision_after_charge_matches_gcra(tat: int | None, now: int, cost: int) -> None:
+    new_tat, expected = gcra(tat, now, CHARACTERS_POST, cost)
+    stored = new_tat if new_tat is not None else (now if tat is None else tat)
+    assert decision_after_charge(stored, expected.allowed, now, CHARACTERS_POST, cost) == expected

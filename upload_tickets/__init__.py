@@ -41,7 +41,7 @@ from upload_tickets._models import (
     VerifiedPut,
 )
 from upload_tickets._policy import CHARACTERS_POST, RatePolicy, TTLPolicy
-from upload_tickets._ratelimit import gcra
+from upload_tickets._ratelimit import decision_after_charge, gcra
 from upload_tickets._rules import DEFAULT_API_VERSION, content_disposition, parse_mint_request
 from upload_tickets.classify import ImageClassifier, UnknownPose
 from upload_tickets.clock import ManualClock, SystemClock
@@ -103,6 +103,7 @@ __all__ = [
     "VerifiedPut",
     "backend_from_url",
     "content_disposition",
+    "decision_after_charge",
     "gcra",
     "parse_mint_request",
     "store_from_url",

@@ -32,3 +32,31 @@ def gcra(tat_us: int | None, now_us: int, policy: RatePolicy, cost: int = 1) -> 
         retry_after_us=0,
         reset_after_us=new_tat - now_us,
     )
+
+
+def decision_after_charge(
+    stored_tat_us: int, allowed: bool, now_us: int, policy: RatePolicy, cost: int = 1
+) -> RateDecision:
+    """Rebuild :func:`gcra`'s decision from what a backend's atomic charge returned.
+
+    Backends that run GCRA server-side (a SQL upsert, a Lua script) return only the TAT
+    after the charge, whether it was allowed, and the server's ``now``; this turns those
+    into the same decision :func:`gcra` gives, so every backend answers alike.
+    """
+    interval = policy.emission_interval_us
+    if allowed:
+        return RateDecision(
+            allowed=True,
+            limit=policy.burst,
+            remaining=(now_us - (stored_tat_us - policy.capacity_us)) // interval,
+            retry_after_us=0,
+            reset_after_us=stored_tat_us - now_us,
+        )
+    tat = max(stored_tat_us, now_us)
+    return RateDecision(
+        allowed=False,
+        limit=policy.burst,
+        remaining=max(0, (now_us - (tat - policy.capacity_us)) // interval),
+        retry_after_us=tat + cost * interval - policy.capacity_us - now_us,
+        reset_after_us=tat - now_us,
+    )

@@ -224,6 +224,11 @@ class UploadTickets:
         for _ in range(_MAX_ATTEMPTS):
             now = self.clock.now_us()
             tickets = self.store.get_many(ids)
+            if all(t is not None and t.team == team.id and t.character_id == character_id for t in tickets):
+                # Our own write landed though the store could not confirm it (a dropped
+                # connection after commit): report the success it was.
+                owned = tuple(t for t in tickets if t is not None)
+                return Character(id=character_id, team=team.id, uploads=owned, created_at=now)
             updated = []
             for index, (upload_id, ticket) in enumerate(zip(ids, tickets, strict=True)):
                 param = f"upload_ids[{index}]"

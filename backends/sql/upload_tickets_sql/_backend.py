@@ -1,0 +1,350 @@
+"""``SqlBackend``: ticket store, rate limiter and one-call mint on SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+from upload_tickets import (
+    BackendNotInstalled,
+    RateDecision,
+    RatePolicy,
+    StoreUnavailable,
+    UploadTicket,
+    decision_after_charge,
+)
+from upload_tickets_sql._schema import buckets, create_tables, ticket_from_row, ticket_to_row, tickets
+from upload_tickets_sql._statements import (
+    Prepared,
+    bucket_row_statement,
+    charge_and_insert_statement,
+    charge_statement,
+    ticket_insert_statement,
+)
+
+_T = TypeVar("_T")
+
+# Errors worth another try: they say nothing about the data, only about this attempt.
+_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"})
+_RETRYABLE_MYSQL_CODES = frozenset({1205, 1213, 2006, 2013})
+
+
+def _retryable(original: BaseException | None, disconnected: bool) -> bool:
+    if disconnected:
+        return True
+    sqlstate = getattr(original, "sqlstate", None)
+    if sqlstate in _RETRYABLE_SQLSTATES:
+        return True
+    args = getattr(original, "args", ())
+    if args and args[0] in _RETRYABLE_MYSQL_CODES:
+        return True
+    return "database is locked" in str(original)
+
+
+class _Duplicate(Exception):
+    """The ticket's idempotency key (or id) is taken; the transaction was rolled back."""
+
+
+class SqlBackend:
+    """Tickets and token buckets in a SQL database.
+
+    ``engine`` runs transactions; on PostgreSQL and MariaDB a second engine in
+    autocommit mode runs single statements, which are atomic by themselves and so
+    need no BEGIN/COMMIT round trips.
+    """
+
+    def __init__(self, engine: Engine, *, autocommit_engine: Engine | None = None, attempts: int = 5) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._single = autocommit_engine or engine
+        self._attempts = attempts
+        self._mariadb = self.dialect in ("mysql", "mariadb")
+        dbapi = engine.dialect.loaded_dbapi
+        self._driver_error: type[Exception] = dbapi.Error
+        self._integrity_error: type[Exception] = dbapi.IntegrityError
+        self._charge_sql = Prepared(charge_statement(self.dialect), engine.dialect)
+        self._bucket_sql = Prepared(bucket_row_statement(), engine.dialect)
+        self._insert_sql = Prepared(ticket_insert_statement(), engine.dialect)
+        self._mint_sql = (
+            Prepared(charge_and_insert_statement(), engine.dialect) if self.dialect == "postgresql" else None
+        )
+
+    # -- plumbing ---------------------------------------------------------------
+
+    def _run(self, work: Callable[[Connection], _T], *, transaction: bool = True) -> _T:
+        """Run ``work`` in a transaction (or autocommit), retrying transient failures."""
+        engine = self.engine if transaction else self._single
+        for attempt in range(1, self._attempts + 1):
+            try:
+                with engine.begin() as connection:
+                    return work(connection)
+            except sa.exc.IntegrityError:
+                raise
+            except sa.exc.DBAPIError as error:
+                self._give_up_unless_retryable(error, error.orig, error.connection_invalidated, attempt)
+            except sa.exc.SQLAlchemyError as error:
+                raise StoreUnavailable(f"the {self.dialect} ticket store failed: {error}") from error
+        raise AssertionError("unreachable")
+
+    def _fetch_one(self, statement: Prepared, params: dict[str, Any]) -> Any:
+        """Run one self-contained statement on a pooled driver connection; return its row.
+
+        The hot path (mint, rate limit): it skips SQLAlchemy's execution layer, which
+        costs more than the statement's own server time. Single statements need no
+        transaction (autocommit engine, or SQLite's autocommit mode).
+        """
+        bound = statement.bind(params)
+        for attempt in range(1, self._attempts + 1):
+            connection = self._single.raw_connection()
+            cursor = None
+            try:
+                cursor = connection.cursor()
+                cursor.execute(statement.sql, bound)
+                row = cursor.fetchone()
+                cursor.close()
+                return row
+            except self._driver_error as error:
+                disconnected = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor)  # type: ignore[arg-type]
+                if disconnected:
+                    connection.invalidate(error)
+                self._give_up_unless_retryable(error, error, disconnected, attempt)
+            finally:
+                connection.close()
+        raise AssertionError("unreachable")
+
+    def _give_up_unless_retryable(
+        self, error: Exception, original: BaseException | None, disconnected: bool, attempt: int
+    ) -> None:
+        if isinstance(original, self._integrity_error):
+            raise error
+        if attempt < self._attempts and _retryable(original, disconnected):
+            # Jittered backoff so racing retries do not collide again in lockstep.
+            time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311
+            return
+        raise StoreUnavailable(f"the {self.dialect} ticket store failed: {original!r}") from error
+
+    # -- TicketStore ------------------------------------------------------------
+
+    def create(self, ticket: UploadTicket) -> UploadTicket:
+        """Insert ``ticket``, or return the ticket its idempotency key already names."""
+        row = ticket_to_row(ticket)
+        try:
+            self._run(lambda c: self._insert_sql.execute(c, row))
+        except sa.exc.IntegrityError as error:
+            return self._existing(ticket, error)
+        return ticket
+
+    def _existing(self, ticket: UploadTicket, error: Exception) -> UploadTicket:
+        if ticket.idempotency_key is not None:
+            found = self.find_by_idempotency_key(ticket.team, ticket.idempotency_key)
+            if found is not None:
+                return found
+        # A retried insert whose first attempt committed before the connection dropped.
+        found = self.get(ticket.id)
+        if found is not None and found.created_at == ticket.created_at:
+            return found
+        raise StoreUnavailable(f"cannot store ticket {ticket.id}: {error}") from error
+
+    def get(self, ticket_id: str) -> UploadTicket | None:
+        """The ticket with this id, or ``None``."""
+        row = self._run(
+            lambda c: c.execute(tickets.select().where(tickets.c.id == ticket_id)).first(), transaction=False
+        )
+        return None if row is None else ticket_from_row(row)
+
+    def get_many(self, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
+        """The tickets with these ids, in order."""
+        ids = list(ticket_ids)
+        rows = self._run(lambda c: c.execute(tickets.select().where(tickets.c.id.in_(ids))).all(), transaction=False)
+        found = {ticket.id: ticket for ticket in map(ticket_from_row, rows)}
+        return [found.get(ticket_id) for ticket_id in ids]
+
+    def find_by_idempotency_key(self, team: str, key: str) -> UploadTicket | None:
+        """The ticket ``team`` minted with ``key``, or ``None``."""
+        query = tickets.select().where(tickets.c.team == team, tickets.c.idempotency_key == key)
+        row = self._run(lambda c: c.execute(query).first(), transaction=False)
+        return None if row is None else ticket_from_row(row)
+
+    def replace(self, updated: Sequence[UploadTicket]) -> bool:
+        """All-or-nothing version-checked update, in one transaction."""
+        # Id order: racing transactions lock rows in the same order, so they cannot deadlock.
+        ordered = sorted(updated, key=lambda ticket: ticket.id)
+
+        def work(connection: Connection) -> bool:
+            transaction = connection.get_transaction()
+            for ticket in ordered:
+                row = ticket_to_row(ticket)
+                result = connection.execute(
+                    tickets.update()
+                    .where(tickets.c.id == ticket.id, tickets.c.version == ticket.version - 1)
+                    .values({name: value for name, value in row.items() if name != "id"})
+                )
+                if result.rowcount != 1:
+                    assert transaction is not None
+                    transaction.rollback()
+                    return False
+            return True
+
+        return self._run(work)
+
+    def expired(self, now_us: int, limit: int) -> list[UploadTicket]:
+        """Up to ``limit`` tickets at or past their TTL, oldest first (uses the expiry index)."""
+        query = tickets.select().where(tickets.c.expires_at <= now_us).order_by(tickets.c.expires_at).limit(limit)
+        return [ticket_from_row(row) for row in self._run(lambda c: c.execute(query).all(), transaction=False)]
+
+    def delete(self, gone: Sequence[UploadTicket]) -> int:
+        """Delete the tickets still at the given versions."""
+        if not gone:
+            return 0
+
+        def work(connection: Connection) -> int:
+            return sum(
+                connection.execute(
+                    tickets.delete().where(tickets.c.id == ticket.id, tickets.c.version == ticket.version)
+                ).rowcount
+                for ticket in gone
+            )
+
+        return self._run(work)
+
+    # -- RateLimiter ------------------------------------------------------------
+
+    def _charge(self, connection: Connection, key: str, policy: RatePolicy, cost: int) -> RateDecision:
+        params = {"bucket_key": key, "increment": cost * policy.emission_interval_us, "capacity": policy.capacity_us}
+        result = self._charge_sql.execute(connection, params)
+        if self._mariadb:
+            # No RETURNING on upserts: the row is ours (locked) until commit, so read it back.
+            result = self._bucket_sql.execute(connection, params)
+        tat, allowed, now = cast("tuple[int, bool, int]", tuple(result.one()))
+        return decision_after_charge(tat, bool(allowed), now, policy, cost)
+
+    def acquire(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision:
+        """Charge ``cost`` tokens from ``key``'s bucket, timed by the database clock."""
+        if self._mariadb:
+            return self._run(lambda c: self._charge(c, key, policy, cost))
+        params = {"bucket_key": key, "increment": cost * policy.emission_interval_us, "capacity": policy.capacity_us}
+        tat, allowed, now = self._fetch_one(self._charge_sql, params)
+        return decision_after_charge(tat, bool(allowed), now, policy, cost)
+
+    # -- ChargingTicketStore ----------------------------------------------------
+
+    def create_if_allowed(
+        self, ticket: UploadTicket, bucket: str, policy: RatePolicy
+    ) -> tuple[RateDecision, UploadTicket | None]:
+        """Charge ``bucket`` and insert ``ticket`` atomically (one statement on PostgreSQL)."""
+        if self._mint_sql is not None:
+            return self._create_if_allowed_in_one_statement(self._mint_sql, ticket, bucket, policy)
+
+        def work(connection: Connection) -> RateDecision:
+            decision = self._charge(connection, bucket, policy, 1)
+            if decision.allowed:
+                try:
+                    self._insert_sql.execute(connection, ticket_to_row(ticket))
+                except sa.exc.IntegrityError as error:
+                    # The charge rolls back with the insert: a replay costs nothing.
+                    raise _Duplicate from error
+            return decision
+
+        try:
+            decision = self._run(work)
+        except _Duplicate as duplicate:
+            return self._replay_decision(policy), self._existing(ticket, duplicate)
+        return decision, ticket if decision.allowed else None
+
+    def _create_if_allowed_in_one_statement(
+        self, statement: Prepared, ticket: UploadTicket, bucket: str, policy: RatePolicy
+    ) -> tuple[RateDecision, UploadTicket | None]:
+        params = {
+            **ticket_to_row(ticket),
+            "bucket_key": bucket,
+            "increment": policy.emission_interval_us,
+            "capacity": policy.capacity_us,
+        }
+        try:
+            tat, allowed, now, inserted = self._fetch_one(statement, params)
+        except self._integrity_error as error:
+            return self._replay_decision(policy), self._existing(ticket, error)
+        decision = decision_after_charge(tat, bool(allowed), now, policy)
+        if not allowed:
+            return decision, None
+        if inserted:
+            return decision, ticket
+        return decision, self._existing(ticket, StoreUnavailable("insert skipped"))
+
+    def _replay_decision(self, policy: RatePolicy) -> RateDecision:
+        return RateDecision(allowed=True, limit=policy.burst, remaining=0, retry_after_us=0, reset_after_us=0)
+
+    # -- housekeeping -----------------------------------------------------------
+
+    def create_tables(self) -> None:
+        """Create the tables if missing."""
+        create_tables(self.engine)
+
+    def clear(self) -> None:
+        """Delete every ticket and bucket (for tests)."""
+        self._run(lambda c: (c.execute(tickets.delete()), c.execute(buckets.delete())))
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+        if self._single is not self.engine:
+            self._single.dispose()
+
+
+def _sqlite_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
+    engine = sa.create_engine(url, **options)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's BEGIN below be the only transaction control pysqlite sees.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Connection) -> None:
+        # Take the write lock up front: a deferred transaction that later needs to write
+        # can fail with SQLITE_BUSY at once instead of waiting out busy_timeout.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def open_backend(
+    url: str, *, create: bool = False, attempts: int = 5, busy_timeout_ms: int = 10_000, **engine_options: Any
+) -> SqlBackend:
+    """Open a :class:`SqlBackend` from a SQLAlchemy URL; ``engine_options`` go to ``create_engine``."""
+    parsed = sa.engine.make_url(url)
+    dialect = parsed.get_backend_name()
+    try:
+        if dialect == "sqlite":
+            backend = SqlBackend(_sqlite_engine(url, busy_timeout_ms, **engine_options), attempts=attempts)
+        else:
+            # No pool_pre_ping: it costs a round trip per call, and a connection that
+            # died in the pool fails fast and is retried by SqlBackend._run anyway.
+            # LIFO: under light load one warm connection (with its prepared statements
+            # and cached plans) serves every call instead of cycling through the pool.
+            options = {"pool_use_lifo": True, **engine_options}
+            backend = SqlBackend(
+                sa.create_engine(url, **options),
+                autocommit_engine=sa.create_engine(url, isolation_level="AUTOCOMMIT", **options),
+                attempts=attempts,
+            )
+    except ModuleNotFoundError as error:
+        extra = "postgresql" if dialect == "postgresql" else "mysql"
+        raise BackendNotInstalled(
+            f"the database driver for {parsed.drivername}:// ({error.name}) is not installed: "
+            f'pip install "upload-tickets-sql[{extra}]"'
+        ) from error
+    if create:
+        backend.create_tables()
+    return backend

@@ -1,0 +1,146 @@
+"""The tables, as a ``MetaData`` users can hand to their own Alembic migrations."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.schema import CreateTable
+
+from upload_tickets import Classification, State, UploadTicket
+
+metadata = sa.MetaData()
+
+
+def _text(length: int) -> sa.types.TypeEngine[str]:
+    # MariaDB compares strings case-insensitively by default; ids and keys must not.
+    return sa.String(length).with_variant(
+        mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
+    )
+
+
+tickets = sa.Table(
+    "upload_tickets",
+    metadata,
+    sa.Column("id", _text(30), primary_key=True),
+    sa.Column("team", _text(128), nullable=False),
+    sa.Column(
+        "filename",
+        sa.String(120).with_variant(mysql.VARCHAR(120, charset="utf8mb4"), "mysql", "mariadb"),
+        nullable=False,
+    ),
+    sa.Column("extension", sa.String(8), nullable=False),
+    sa.Column("content_type", sa.String(32), nullable=False),
+    sa.Column("api_version", sa.String(10), nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    sa.Column("url_expires_at", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Column("max_bytes", sa.BigInteger, nullable=False),
+    sa.Column("blob_key", _text(64), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("size", sa.BigInteger),
+    sa.Column("uploaded_at", sa.BigInteger),
+    sa.Column("detected_type", sa.String(32)),
+    sa.Column("width", sa.Integer),
+    sa.Column("height", sa.Integer),
+    sa.Column("pose", sa.String(64)),
+    sa.Column("character_id", _text(30)),
+    sa.Column("idempotency_key", _text(255)),
+    sa.Column("request_hash", sa.String(64)),
+    # NULL keys never collide, so tickets minted without a key are unconstrained.
+    sa.UniqueConstraint("team", "idempotency_key", name="uq_upload_tickets_idempotency"),
+    sa.Index("ix_upload_tickets_expires_at", "expires_at"),
+    mysql_charset="utf8mb4",
+)
+
+buckets = sa.Table(
+    "upload_ticket_buckets",
+    metadata,
+    sa.Column("key", _text(255), primary_key=True),
+    sa.Column("tat", sa.BigInteger, nullable=False),
+    sa.Column("allowed", sa.Boolean, nullable=False),
+    sa.Column("checked_at", sa.BigInteger, nullable=False),
+    mysql_charset="utf8mb4",
+    # Token buckets are soft state: losing them in a crash only refills them (at most one
+    # extra burst per team). On PostgreSQL the table is UNLOGGED, which keeps the charge
+    # out of the WAL and takes most of the limiter's cost off every mint.
+    info={"unlogged": True},
+)
+
+TICKET_COLUMNS = tuple(column.name for column in tickets.columns)
+
+
+@compiles(CreateTable, "postgresql")
+def _create_unlogged(create: CreateTable, compiler: Any, **options: Any) -> str:
+    sql: str = compiler.visit_create_table(create, **options)
+    if create.element.info.get("unlogged"):
+        sql = sql.replace("CREATE TABLE", "CREATE UNLOGGED TABLE", 1)
+    return sql
+
+
+def ticket_to_row(ticket: UploadTicket) -> dict[str, Any]:
+    """Flatten a ticket into column values."""
+    classification = ticket.classification
+    return {
+        "id": ticket.id,
+        "team": ticket.team,
+        "filename": ticket.filename,
+        "extension": ticket.extension,
+        "content_type": ticket.content_type,
+        "api_version": ticket.api_version,
+        "created_at": ticket.created_at,
+        "url_expires_at": ticket.url_expires_at,
+        "expires_at": ticket.expires_at,
+        "max_bytes": ticket.max_bytes,
+        "blob_key": ticket.blob_key,
+        "state": ticket.state.value,
+        "version": ticket.version,
+        "size": ticket.size,
+        "uploaded_at": ticket.uploaded_at,
+        "detected_type": None if classification is None else classification.detected_type,
+        "width": None if classification is None else classification.width,
+        "height": None if classification is None else classification.height,
+        "pose": None if classification is None else classification.pose,
+        "character_id": ticket.character_id,
+        "idempotency_key": ticket.idempotency_key,
+        "request_hash": ticket.request_hash,
+    }
+
+
+def ticket_from_row(row: sa.Row[Any]) -> UploadTicket:
+    """Rebuild a ticket from a ``tickets`` row."""
+    values = row._mapping
+    classification = None
+    if values["detected_type"] is not None:
+        classification = Classification(
+            detected_type=values["detected_type"], width=values["width"], height=values["height"], pose=values["pose"]
+        )
+    return UploadTicket(
+        id=values["id"],
+        team=values["team"],
+        filename=values["filename"],
+        extension=values["extension"],
+        content_type=values["content_type"],
+        api_version=values["api_version"],
+        created_at=values["created_at"],
+        url_expires_at=values["url_expires_at"],
+        expires_at=values["expires_at"],
+        max_bytes=values["max_bytes"],
+        blob_key=values["blob_key"],
+        state=State(values["state"]),
+        version=values["version"],
+        size=values["size"],
+        uploaded_at=values["uploaded_at"],
+        classification=classification,
+        character_id=values["character_id"],
+        idempotency_key=values["idempotency_key"],
+        request_hash=values["request_hash"],
+    )
+
+
+def create_tables(engine: sa.Engine) -> None:
+    """Create the tables if they do not exist (for quick starts; prefer migrations)."""
+    metadata.create_all(engine, checkfirst=True)

@@ -1,0 +1,136 @@
+"""The hot statements, built once per dialect and compiled to driver SQL.
+
+GCRA runs as one upsert timed by the database clock. The bucket row keeps the TAT
+after the charge, whether the charge was allowed, and the database's ``now``;
+:func:`upload_tickets.decision_after_charge` turns those into the decision. Every
+``now`` in one statement is the same instant on all three dialects
+(``statement_timestamp()``, ``NOW(6)`` and SQLite's per-step ``'now'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql, postgresql, sqlite
+from sqlalchemy.engine import Connection, CursorResult, Dialect
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+
+from upload_tickets_sql._schema import buckets, tickets
+
+KEY, INCREMENT, CAPACITY = (
+    sa.bindparam("bucket_key", type_=buckets.c.key.type),
+    sa.bindparam("increment", type_=sa.BigInteger),
+    sa.bindparam("capacity", type_=sa.BigInteger),
+)
+
+
+class Prepared:
+    """A statement compiled once; executing it skips SQLAlchemy's per-call compile and cache lookup."""
+
+    def __init__(self, statement: sa.ClauseElement, dialect: Dialect) -> None:
+        compiled = cast(SQLCompiler, statement.compile(dialect=dialect))
+        self.sql = compiled.string
+        self._positions = compiled.positiontup if compiled.positional else None
+        # Literals in the expression (e.g. 1_000_000) were compiled to parameters too.
+        self._constants = {name: value for name, value in compiled.params.items() if value is not None}
+
+    def bind(self, params: Mapping[str, Any]) -> dict[str, Any] | tuple[Any, ...]:
+        """The driver's parameters for named ``params``."""
+        values = {**self._constants, **params}
+        if self._positions is None:
+            return values
+        return tuple(values[name] for name in self._positions)
+
+    def execute(self, connection: Connection, params: Mapping[str, Any]) -> CursorResult[Any]:
+        """Run inside a SQLAlchemy connection (and its transaction)."""
+        return connection.exec_driver_sql(self.sql, self.bind(params))
+
+
+def database_now_us(dialect: str) -> ColumnElement[int]:
+    """The database clock in integer microseconds since the Unix epoch."""
+    if dialect == "postgresql":
+        return sa.cast(sa.func.extract("epoch", sa.func.statement_timestamp()) * 1_000_000, sa.BigInteger)
+    if dialect in ("mysql", "mariadb"):
+        return sa.cast(sa.func.unix_timestamp(sa.func.now(6)) * 1_000_000, sa.BigInteger)
+    # SQLite: whole seconds plus the milliseconds of strftime('%f') ("SS.SSS").
+    return sa.literal_column(
+        "(CAST(strftime('%s','now') AS INTEGER) * 1000000 + CAST(substr(strftime('%f','now'), 4) AS INTEGER) * 1000)",
+        sa.BigInteger,
+    )
+
+
+def _greatest(dialect: str, a: ColumnElement[int], b: ColumnElement[int]) -> ColumnElement[int]:
+    # SQLite's two-argument max() is its scalar GREATEST.
+    return sa.func.max(a, b) if dialect == "sqlite" else sa.func.greatest(a, b)
+
+
+def charge_statement(dialect: str) -> Any:
+    """An upsert charging ``increment`` µs to bucket ``bucket_key`` of ``capacity`` µs.
+
+    On PostgreSQL and SQLite it returns ``(tat, allowed, checked_at)``; MariaDB has no
+    RETURNING for upserts, so read the row back in the same transaction.
+    """
+    now = database_now_us(dialect)
+    fresh_allowed = INCREMENT <= CAPACITY
+    values = {
+        "key": KEY,
+        "tat": sa.case((fresh_allowed, now + INCREMENT), else_=now),
+        "allowed": fresh_allowed,
+        "checked_at": now,
+    }
+    start = _greatest(dialect, buckets.c.tat, now)
+    allowed = start + INCREMENT - CAPACITY <= now
+    # Only the old row is referenced on the right-hand sides, and ``allowed`` is set
+    # before ``tat``: correct whether assignments see old values (PostgreSQL, SQLite)
+    # or earlier assignments (MariaDB).
+    updates = [
+        ("allowed", allowed),
+        ("tat", sa.case((allowed, start + INCREMENT), else_=buckets.c.tat)),
+        ("checked_at", now),
+    ]
+    if dialect in ("mysql", "mariadb"):
+        # A list keeps the assignment order (a dict is re-sorted into column order).
+        return mysql.insert(buckets).values(values).on_duplicate_key_update(updates)
+    insert = postgresql.insert(buckets) if dialect == "postgresql" else sqlite.insert(buckets)
+    return (
+        insert.values(values)
+        .on_conflict_do_update(index_elements=[buckets.c.key], set_=dict(updates))
+        .returning(buckets.c.tat, buckets.c.allowed, buckets.c.checked_at)
+    )
+
+
+def bucket_row_statement() -> Any:
+    """Read a bucket back after a MariaDB upsert."""
+    return sa.select(buckets.c.tat, buckets.c.allowed, buckets.c.checked_at).where(buckets.c.key == KEY)
+
+
+def ticket_insert_statement() -> Any:
+    """A plain insert of one ticket, parameters named after the columns."""
+    return tickets.insert().values({c.name: sa.bindparam(c.name, type_=c.type) for c in tickets.columns})
+
+
+def charge_and_insert_statement() -> Any:
+    """PostgreSQL: charge the bucket and, if allowed, insert the ticket, in one statement.
+
+    Data-modifying CTEs run exactly once; the insert reads the charge's RETURNING row,
+    so the ticket exists only if the charge was allowed. Returns ``(tat, allowed,
+    checked_at, inserted)``; ``inserted`` is 0 when an idempotency key already exists.
+    """
+    charge = charge_statement("postgresql").cte("charge")
+    values = sa.select(*(sa.bindparam(c.name, type_=c.type) for c in tickets.columns)).where(charge.c.allowed)
+    created = (
+        postgresql.insert(tickets)
+        .from_select([c.name for c in tickets.columns], values)
+        .on_conflict_do_nothing()
+        .returning(tickets.c.id)
+        .cte("created")
+    )
+    return sa.select(
+        charge.c.tat,
+        charge.c.allowed,
+        charge.c.checked_at,
+        sa.select(sa.func.count()).select_from(created).scalar_subquery(),
+    )
