@@ -14,8 +14,10 @@ from sqlalchemy import event
 from tests.services import POSTGRES_URL, require
 from tests.support import make_signer
 from upload_tickets import (
+    CHARACTERS_POST,
     MemoryBlobStore,
     MemoryRateLimiter,
+    MintRequest,
     State,
     StoreUnavailable,
     SystemClock,
@@ -85,4 +87,23 @@ def test_killed_connection_between_calls_is_retried_transparently() -> None:
                 pid = connection.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
             _terminate(admin, pid)
     assert backend.get(ticket.id) == ticket
+    backend.dispose()
+
+
+@pytest.mark.parametrize(
+    "url", ["postgresql+psycopg://postgres@127.0.0.1:1/test", "mysql+pymysql://root@127.0.0.1:1/test"]
+)
+def test_a_server_that_is_down_is_store_unavailable_never_a_driver_error(url: str) -> None:
+    backend = open_backend(url, attempts=2)
+    service = UploadTickets(
+        store=backend, limiter=backend, signer=make_signer(), blobs=MemoryBlobStore(), clock=SystemClock()
+    )
+    for call in (
+        lambda: service.mint(Team("down"), MintRequest("a.png", "png", "image/png")),
+        lambda: service.consume(Team("down"), [make_ticket().id]),
+        lambda: backend.acquire("k", CHARACTERS_POST),
+    ):
+        with pytest.raises(StoreUnavailable) as caught:
+            call()
+        assert caught.value.http_status == 503
     backend.dispose()

@@ -101,7 +101,15 @@ class SqlBackend:
         """
         bound = statement.bind(params)
         for attempt in range(1, self._attempts + 1):
-            connection = self._single.raw_connection()
+            try:
+                connection = self._single.raw_connection()
+            except sa.exc.DBAPIError as error:
+                self._give_up_unless_retryable(error, error.orig, True, attempt)
+                continue
+            except self._driver_error as error:
+                # The pool hands out driver errors unwrapped when it cannot connect.
+                self._give_up_unless_retryable(error, error, True, attempt)
+                continue
             cursor = None
             try:
                 cursor = connection.cursor()
