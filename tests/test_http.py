@@ -97,3 +97,20 @@ def test_json_bodies_are_capped(api: HttpApi) -> None:
         "POST", "/v1/characters/uploads/init", "", {"x-api-key": API_KEY_A}, b'{"filename": "' + b"a" * 70_000 + b'"}'
     )
     assert huge.status == 413
+
+
+def test_all_post_endpoints_share_the_bucket(api: HttpApi) -> None:
+    minted = mint(api)
+    assert put(api, minted["upload_url"], image_bytes("image/png")).status == 200
+    classified = post(api, "/v1/characters/uploads/classify", {"upload_id": minted["upload_id"]})
+    assert classified.header("RateLimit") == '"characters_post";r=58;t=4'
+    for _ in range(57):
+        mint(api)
+    created = post(api, "/v1/characters", {"upload_ids": [minted["upload_id"]]})
+    assert created.status == 201
+    assert created.header("RateLimit") == '"characters_post";r=0;t=120'
+    refused = post(api, "/v1/characters/uploads/classify", {"upload_id": minted["upload_id"]})
+    assert refused.status == 429
+    assert refused.header("Retry-After") == "2"
+    # A malformed request is refused before it costs a token.
+    assert post(api, "/v1/characters", {"upload_ids": []}).status == 400

@@ -108,7 +108,11 @@ def ticket_view(ticket: UploadTicket, now_us: int) -> dict[str, object]:
 
 
 class HttpApi:
-    """The spec's HTTP surface over an :class:`UploadTickets` service."""
+    """The spec's HTTP surface over an :class:`UploadTickets` service.
+
+    The three POST endpoints share the team's ``characters_post`` bucket; bodies are
+    validated first, so a malformed request costs no token.
+    """
 
     def __init__(self, service: UploadTickets, teams: TeamDirectory, *, upload_path: str = "/uploads/") -> None:
         self.service = service
@@ -186,7 +190,9 @@ class HttpApi:
     def classify(self, headers: Mapping[str, str], body: bytes) -> HttpResponse:
         """``POST /v1/characters/uploads/classify``."""
         team = self.authenticate(headers)
-        ticket = self.service.classify(team, _rules.parse_classify_request(_decode(body)))
+        upload_id = _rules.parse_classify_request(_decode(body))
+        decision = self.service.charge(team)
+        ticket = self.service.classify(team, upload_id)
         assert ticket.classification is not None  # classify always records one
         return _json_response(
             200,
@@ -197,12 +203,15 @@ class HttpApi:
                 "height": ticket.classification.height,
                 "content_type": ticket.classification.detected_type,
             },
+            rate_limit_headers(self.service.rate, decision),
         )
 
     def create_character(self, headers: Mapping[str, str], body: bytes) -> HttpResponse:
         """``POST /v1/characters``: consume the uploads atomically."""
         team = self.authenticate(headers)
-        character = self.service.consume(team, _rules.parse_consume_request(_decode(body)))
+        upload_ids = _rules.parse_consume_request(_decode(body))
+        decision = self.service.charge(team)
+        character = self.service.consume(team, upload_ids)
         refs = [
             {
                 "upload_id": ticket.id,
@@ -213,7 +222,11 @@ class HttpApi:
             }
             for ticket in character.uploads
         ]
-        return _json_response(201, {"id": character.id, "refs": refs, "created_at": iso8601(character.created_at)})
+        return _json_response(
+            201,
+            {"id": character.id, "refs": refs, "created_at": iso8601(character.created_at)},
+            rate_limit_headers(self.service.rate, decision),
+        )
 
     def get_upload(self, headers: Mapping[str, str], upload_id: str) -> HttpResponse:
         """``GET /v1/characters/uploads/{upload_id}``."""

@@ -43,12 +43,10 @@ class Backend:
 BackendFactory = Callable[..., Backend]
 
 
-def memory_backend(url: str, *, clock: Clock | None = None, **options: Any) -> Backend:
-    """``memory://``: in-process store and limiter."""
+def memory_backend(url: str, *, clock: Clock | None = None, create: bool = True) -> Backend:
+    """``memory://``: in-process store and limiter (``create`` is accepted: there is nothing to create)."""
     from upload_tickets.memory import MemoryRateLimiter, MemoryTicketStore
 
-    if options:
-        raise TypeError(f"memory:// takes no options, got {sorted(options)}")
     return Backend(store=MemoryTicketStore(), limiter=MemoryRateLimiter(clock))
 
 

@@ -29,6 +29,7 @@ from upload_tickets._models import (
     Character,
     MintRequest,
     MintResult,
+    RateDecision,
     State,
     SweepReport,
     Team,
@@ -133,7 +134,7 @@ class UploadTickets:
             idempotency_key=idempotency_key,
             request_hash=request_hash,
         )
-        bucket = f"{self.rate.name}:{team.id}"
+        bucket = self._bucket(team)
         if self._charging_store is not None:
             decision, stored = self._charging_store.create_if_allowed(ticket, bucket, self.rate)
         else:
@@ -145,6 +146,16 @@ class UploadTickets:
             # Lost a race with an identical idempotency key: answer as the winner did.
             return self._replay(stored, request_hash)
         return MintResult(ticket=stored, upload=self.signer.sign_put(stored), rate=decision)
+
+    def charge(self, team: Team) -> RateDecision:
+        """Take one token from the team's bucket (as a mint does), or raise ``RateLimited``."""
+        decision = self.limiter.acquire(self._bucket(team), self.rate)
+        if not decision.allowed:
+            raise RateLimited(f"rate limit {self.rate.name!r} exceeded for this team", decision=decision)
+        return decision
+
+    def _bucket(self, team: Team) -> str:
+        return f"{self.rate.name}:{team.id}"
 
     def _replay(self, existing: UploadTicket, request_hash: str | None) -> MintResult:
         if existing.request_hash != request_hash:

@@ -1,0 +1,65 @@
+"""Assemble the service from :class:`Settings`: store by URL, files, local HMAC signer, keys."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+
+from upload_tickets import (
+    FileBlobStore,
+    HmacSigner,
+    RatePolicy,
+    SystemClock,
+    TTLPolicy,
+    UploadTickets,
+    backend_from_url,
+)
+from upload_tickets.http import HttpApi
+from upload_tickets_server.keys import SqlTeamDirectory
+from upload_tickets_server.settings import Settings
+
+UPLOAD_PATH = "/uploads/"
+_S = 1_000_000
+
+
+def load_signing_keys(data_dir: Path) -> tuple[dict[str, bytes], str]:
+    """HMAC keys from ``data_dir/signing.keys`` (``kid:hex`` per line, the first signs), made on first use."""
+    path = data_dir / "signing.keys"
+    if not path.exists():
+        kid = "k" + datetime.now(UTC).strftime("%Y%m%d")
+        # Exclusive create with 0600: the secret is never readable by other users.
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+            out.write(f"{kid}:{secrets.token_hex(32)}\n")
+    keys: dict[str, bytes] = {}
+    for line in path.read_text().split():
+        kid, _, secret = line.partition(":")
+        keys[kid] = bytes.fromhex(secret)
+    if not keys:
+        raise ValueError(f"{path} holds no signing key")
+    return keys, next(iter(keys))
+
+
+def build(settings: Settings) -> tuple[HttpApi, SqlTeamDirectory]:
+    """The HTTP API and the key directory ``serve`` runs."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    backend = backend_from_url(settings.effective_store_url, create=True)
+    keys, signing_kid = load_signing_keys(settings.data_dir)
+    service = UploadTickets(
+        store=backend.store,
+        limiter=backend.limiter,
+        signer=HmacSigner(settings.base_url + UPLOAD_PATH.rstrip("/"), keys, signing_kid),
+        blobs=FileBlobStore(settings.data_dir / "blobs"),
+        clock=SystemClock(),
+        ttl=TTLPolicy(
+            upload_url_ttl_us=settings.upload_url_ttl_s * _S,
+            ticket_ttl_us=settings.ticket_ttl_s * _S,
+            max_upload_bytes=settings.max_upload_bytes,
+        ),
+        rate=RatePolicy(
+            name="characters_post", limit=settings.rate_per_minute, period_us=60 * _S, burst=settings.burst
+        ),
+    )
+    teams = SqlTeamDirectory(settings.effective_keys_url)
+    return HttpApi(service, teams, upload_path=UPLOAD_PATH), teams

@@ -1,0 +1,131 @@
+"""The ``upload-tickets`` command: serve, keys create, sweep."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from upload_tickets_server.build import build
+from upload_tickets_server.settings import Settings, env_default
+
+_DEFAULTS = Settings()
+
+# A 1x1 PNG, so the walkthrough needs no image of your own.
+_TINY_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+
+
+def walkthrough(base_url: str, api_key: str) -> str:
+    """A ready-to-paste shell session: init, PUT, classify, create character."""
+    extract = "python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])'"
+    json_header = "-H 'Content-Type: application/json'"
+    return f"""\
+KEY={api_key}
+BASE={base_url}
+R=$(curl -s -X POST "$BASE/v1/characters/uploads/init" -H "X-Api-Key: $KEY" {json_header} \\
+  -d '{{"filename":"front.png","extension":"png","content_type":"image/png"}}'); echo "$R"
+UPLOAD_ID=$(printf '%s' "$R" | {extract} upload_id)
+UPLOAD_URL=$(printf '%s' "$R" | {extract} upload_url)
+python3 -c 'import base64,sys; sys.stdout.buffer.write(base64.b64decode(sys.argv[1]))' {_TINY_PNG_B64} > front.png
+curl -s -X PUT "$UPLOAD_URL" -H 'Content-Type: image/png' --data-binary @front.png; echo
+curl -s -X POST "$BASE/v1/characters/uploads/classify" -H "X-Api-Key: $KEY" {json_header} \\
+  -d "{{\\"upload_id\\":\\"$UPLOAD_ID\\"}}"; echo
+curl -s -X POST "$BASE/v1/characters" -H "X-Api-Key: $KEY" {json_header} \\
+  -d "{{\\"upload_ids\\":[\\"$UPLOAD_ID\\"]}}"; echo
+"""
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
+        host=args.host,
+        port=int(args.port),
+        public_url=args.public_url,
+        data_dir=Path(args.data_dir),
+        store_url=args.store_url,
+        keys_url=args.keys_url,
+        upload_url_ttl_s=int(args.upload_url_ttl),
+        ticket_ttl_s=int(args.ticket_ttl),
+        rate_per_minute=int(args.rate),
+        burst=int(args.burst),
+        max_upload_bytes=int(args.max_bytes),
+        sweep_interval_s=float(args.sweep_interval),
+    )
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    def option(flag: str, name: str, default: object, help_text: str) -> None:
+        env = f"UPLOAD_TICKETS_{name.upper()}"
+        parser.add_argument(flag, dest=name, default=env_default(name, default), help=f"{help_text} [${env}]")
+
+    option("--host", "host", _DEFAULTS.host, "interface to listen on")
+    option("--port", "port", _DEFAULTS.port, "port to listen on")
+    option("--public-url", "public_url", None, "URL clients use to reach this server (default http://HOST:PORT)")
+    option("--data-dir", "data_dir", str(_DEFAULTS.data_dir), "where the SQLite files, signing keys and blobs live")
+    option(
+        "--store-url",
+        "store_url",
+        None,
+        "ticket store URL, e.g. postgresql+psycopg://..., redis://... (default: SQLite in the data dir)",
+    )
+    option("--keys-url", "keys_url", None, "API key database URL (default: SQLite in the data dir)")
+    option("--upload-url-ttl", "upload_url_ttl", _DEFAULTS.upload_url_ttl_s, "signed URL lifetime, seconds")
+    option("--ticket-ttl", "ticket_ttl", _DEFAULTS.ticket_ttl_s, "ticket lifetime, seconds")
+    option("--rate", "rate", _DEFAULTS.rate_per_minute, "sustained requests per minute per team")
+    option("--burst", "burst", _DEFAULTS.burst, "burst size per team")
+    option("--max-bytes", "max_bytes", _DEFAULTS.max_upload_bytes, "largest accepted upload, bytes")
+    option("--sweep-interval", "sweep_interval", _DEFAULTS.sweep_interval_s, "seconds between evictions (0: never)")
+
+
+def serve(settings: Settings) -> int:
+    """Run the server until interrupted."""
+    import uvicorn
+
+    from upload_tickets_server.app import create_app
+
+    api, teams = build(settings)
+    if teams.count() == 0:
+        key = teams.create_key("dev")
+        print(
+            f"First start: created a dev key for team 'dev' (shown once, stored hashed).\n"
+            f"Try the whole flow:\n\n{walkthrough(settings.base_url, key)}",
+            flush=True,
+        )
+    app = create_app(api, sweep_interval_s=settings.sweep_interval_s or None)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``upload-tickets``."""
+    parser = argparse.ArgumentParser(prog="upload-tickets", description="Direct uploads through signed URLs.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_settings(commands.add_parser("serve", help="run the reference server"))
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = keys.add_parser("create", help="create an API key for a team and print it")
+    create.add_argument("--team", required=True)
+    create.add_argument("--pinned-version", default=None, help="the team's API version pin (YYYY-MM-DD)")
+    _add_settings(create)
+    _add_settings(commands.add_parser("sweep", help="evict expired tickets and their bytes once"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = _settings(args)
+    if args.command == "serve":
+        return serve(settings)
+    api, teams = build(settings)
+    if args.command == "keys":
+        try:
+            print(teams.create_key(args.team, args.pinned_version))
+        except ValueError as error:
+            parser.error(str(error))
+        return 0
+    total_tickets = total_blobs = 0
+    while (report := api.service.sweep()).tickets:
+        total_tickets, total_blobs = total_tickets + report.tickets, total_blobs + report.blobs
+    print(f"swept {total_tickets} expired tickets and {total_blobs} blobs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

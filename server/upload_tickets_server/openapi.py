@@ -1,0 +1,325 @@
+"""The OpenAPI 3.1 description of the server, built from the live configuration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from upload_tickets import _rules
+from upload_tickets.http import HttpApi
+
+_UPLOAD_ID = {"type": "string", "pattern": _rules.UPLOAD_ID_RE.pattern.replace("\\A", "^").replace("\\Z", "$")}
+_ISO = {"type": "string", "format": "date-time"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+    }
+
+
+def _json_body(ref: str) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+def _ok(description: str, ref: str, headers: dict[str, Any] | None = None) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+_RATE_HEADERS = {
+    "RateLimit-Policy": {"schema": {"type": "string"}, "description": "IETF draft: quota and window of the bucket"},
+    "RateLimit": {"schema": {"type": "string"}, "description": "IETF draft: remaining tokens and seconds to full"},
+}
+_RATE_LIMITED = {
+    **_error("The team's characters_post bucket is empty"),
+    "headers": {**_RATE_HEADERS, "Retry-After": {"schema": {"type": "integer"}}},
+}
+# What a minted upload_id feeds, so stateful testing (and readers) can follow the flow.
+_UPLOAD_ID_FROM_MINT = "$response.body#/upload_id"
+_LINKS = {
+    "GetUpload": {"operationId": "getUpload", "parameters": {"upload_id": _UPLOAD_ID_FROM_MINT}},
+    "ClassifyUpload": {"operationId": "classifyUpload", "requestBody": {"upload_id": _UPLOAD_ID_FROM_MINT}},
+    "CreateCharacter": {"operationId": "createCharacter", "requestBody": {"upload_ids": [_UPLOAD_ID_FROM_MINT]}},
+}
+# Characters the filename rule refuses: C0/C1 controls, line/paragraph separators, bidi controls.
+_FILENAME_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]+$"
+
+_COMMON_POST = {
+    "400": _error("Malformed body, bad parameter or unknown API version"),
+    "401": _error("Missing, malformed or unknown API key"),
+    "413": _error("JSON body over 64 KiB"),
+    "429": _RATE_LIMITED,
+}
+
+
+def openapi_document(api: HttpApi) -> dict[str, Any]:
+    """Describe every endpoint ``api`` serves."""
+    service = api.service
+    version_param = {
+        "name": "X-Api-Version",
+        "in": "header",
+        "required": False,
+        "description": f"API version pin; default: the team's pin, else {_rules.DEFAULT_API_VERSION}",
+        "schema": {"type": "string", "enum": sorted(service.known_versions)},
+    }
+    upload_path = api.upload_path.rstrip("/") + "/{upload_id}"
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "upload-tickets",
+            "version": "0.1.0",
+            "description": "Direct uploads through signed URLs: mint, PUT, classify, consume 1-6 atomically.",
+        },
+        "security": [{"ApiKey": []}],
+        "paths": {
+            "/v1/characters/uploads/init": {
+                "post": {
+                    "operationId": "mintUpload",
+                    "summary": "Mint a signed PUT URL for one reference image",
+                    "parameters": [
+                        version_param,
+                        {
+                            "name": "Idempotency-Key",
+                            "in": "header",
+                            "required": False,
+                            "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+                        },
+                    ],
+                    "requestBody": _json_body("MintRequest"),
+                    "responses": {
+                        "201": {**_ok("Upload ticket minted", "MintResponse", {**_RATE_HEADERS}), "links": _LINKS},
+                        "200": _ok("Replay of an earlier mint with the same Idempotency-Key", "MintResponse"),
+                        "409": _error("Idempotency-Key reused with a different body"),
+                        **_COMMON_POST,
+                    },
+                }
+            },
+            upload_path: {
+                "put": {
+                    "operationId": "putUpload",
+                    "summary": "Upload the image bytes (no API key: the signature is in the query string)",
+                    "security": [],
+                    "parameters": [
+                        {"name": "upload_id", "in": "path", "required": True, "schema": _UPLOAD_ID},
+                        *(
+                            {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+                            for name in ("exp", "ct", "max", "kid", "sig")
+                        ),
+                    ],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            content_type: {"schema": {"type": "string", "format": "binary"}}
+                            for content_type in sorted(_rules.CONTENT_TYPES)
+                        },
+                    },
+                    "responses": {
+                        "200": _ok("Bytes stored", "UploadReceived"),
+                        "400": _error("Malformed Content-Length"),
+                        "403": _error("Bad, tampered or expired signature"),
+                        "404": _error("No such upload"),
+                        "409": _error("The upload was already consumed"),
+                        "410": _error("The ticket expired"),
+                        "413": _error(f"More than the byte cap ({service.ttl.max_upload_bytes} by default)"),
+                        "415": _error("Content-Type differs from the signed one"),
+                    },
+                }
+            },
+            "/v1/characters/uploads/classify": {
+                "post": {
+                    "operationId": "classifyUpload",
+                    "summary": "Check the bytes are the declared image type; read dimensions and pose",
+                    "requestBody": _json_body("ClassifyRequest"),
+                    "responses": {
+                        "200": _ok("Classified", "Classification", {**_RATE_HEADERS}),
+                        "404": _error("Unknown upload, or another team's"),
+                        "409": _error("Nothing uploaded yet, or already consumed"),
+                        "410": _error("The ticket expired"),
+                        "415": _error("Bytes stored straight to object storage with another type"),
+                        "422": _error("The bytes are not a readable image of the declared type"),
+                        **_COMMON_POST,
+                    },
+                }
+            },
+            "/v1/characters": {
+                "post": {
+                    "operationId": "createCharacter",
+                    "summary": "Consume 1-6 uploads atomically into a new character",
+                    "parameters": [version_param],
+                    "requestBody": _json_body("CreateCharacterRequest"),
+                    "responses": {
+                        "201": _ok("Character created", "Character", {**_RATE_HEADERS}),
+                        "404": _error("Unknown upload, or another team's"),
+                        "409": _error("An upload is not uploaded yet or already consumed"),
+                        "410": _error("An upload expired"),
+                        "415": _error("Bytes stored straight to object storage with another type"),
+                        **_COMMON_POST,
+                    },
+                }
+            },
+            "/v1/characters/uploads/{upload_id}": {
+                "get": {
+                    "operationId": "getUpload",
+                    "summary": "The state of one of the team's uploads",
+                    "parameters": [{"name": "upload_id", "in": "path", "required": True, "schema": _UPLOAD_ID}],
+                    "responses": {
+                        "200": _ok("The upload", "Upload"),
+                        "400": _error("Not an upload id"),
+                        "401": _error("Missing, malformed or unknown API key"),
+                        "404": _error("Unknown upload, or another team's"),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "operationId": "health",
+                    "security": [],
+                    "responses": {
+                        "200": {"description": "Alive", "content": {"application/json": {"schema": {"type": "object"}}}}
+                    },
+                }
+            },
+        },
+        "components": {
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key", "description": "Starts with al_live_"}
+            },
+            "schemas": _schemas(),
+        },
+    }
+
+
+def _schemas() -> dict[str, Any]:
+    nullable_int = {"type": ["integer", "null"]}
+    return {
+        "Error": {
+            "type": "object",
+            "required": ["error"],
+            "properties": {
+                "error": {
+                    "type": "object",
+                    "required": ["type", "code", "message", "param"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "code": {"type": "string"},
+                        "message": {"type": "string"},
+                        "param": {"type": ["string", "null"]},
+                    },
+                }
+            },
+        },
+        "MintRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["filename", "extension", "content_type"],
+            "properties": {
+                "filename": {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": _rules.FILENAME_MAX_CHARS,
+                    "pattern": _FILENAME_PATTERN,
+                },
+                "extension": {"type": "string", "enum": sorted(_rules.CONTENT_TYPE_BY_EXTENSION)},
+                "content_type": {"type": "string", "enum": sorted(_rules.CONTENT_TYPES)},
+            },
+            # The extension must match the content type: one branch per accepted pair.
+            "oneOf": [
+                {"properties": {"extension": {"const": extension}, "content_type": {"const": content_type}}}
+                for extension, content_type in sorted(_rules.CONTENT_TYPE_BY_EXTENSION.items())
+            ],
+        },
+        "MintResponse": {
+            "type": "object",
+            "required": ["upload_id", "upload_url", "upload_headers", "expires_at"],
+            "properties": {
+                "upload_id": _UPLOAD_ID,
+                "upload_url": {"type": "string", "format": "uri"},
+                "upload_headers": {"type": "object", "additionalProperties": {"type": "string"}},
+                "expires_at": _ISO,
+            },
+        },
+        "UploadReceived": {
+            "type": "object",
+            "required": ["upload_id", "state", "size"],
+            "properties": {"upload_id": _UPLOAD_ID, "state": {"type": "string"}, "size": {"type": "integer"}},
+        },
+        "ClassifyRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["upload_id"],
+            "properties": {"upload_id": _UPLOAD_ID},
+        },
+        "Classification": {
+            "type": "object",
+            "required": ["upload_id", "pose", "width", "height", "content_type"],
+            "properties": {
+                "upload_id": _UPLOAD_ID,
+                "pose": {"type": "string"},
+                "width": {"type": "integer"},
+                "height": {"type": "integer"},
+                "content_type": {"type": "string"},
+            },
+        },
+        "CreateCharacterRequest": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["upload_ids"],
+            "properties": {
+                "upload_ids": {
+                    "type": "array",
+                    "items": _UPLOAD_ID,
+                    "minItems": 1,
+                    "maxItems": _rules.MAX_UPLOADS_PER_CHARACTER,
+                    "uniqueItems": True,
+                },
+                "generate": {
+                    "type": "boolean",
+                    "enum": [False],
+                    "description": "The synthesize flow; true is refused with 400: this server does not synthesize",
+                },
+            },
+        },
+        "Character": {
+            "type": "object",
+            "required": ["id", "refs", "created_at"],
+            "properties": {
+                "id": {"type": "string", "pattern": "^chr_[0-9A-HJKMNP-TV-Z]{26}$"},
+                "created_at": _ISO,
+                "refs": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["upload_id", "filename", "content_type", "size", "pose"],
+                        "properties": {
+                            "upload_id": _UPLOAD_ID,
+                            "filename": {"type": "string"},
+                            "content_type": {"type": "string"},
+                            "size": nullable_int,
+                            "pose": {"type": ["string", "null"]},
+                        },
+                    },
+                },
+            },
+        },
+        "Upload": {
+            "type": "object",
+            "required": ["upload_id", "state", "filename", "content_type", "expires_at"],
+            "properties": {
+                "upload_id": _UPLOAD_ID,
+                "state": {"type": "string", "enum": ["minted", "uploaded", "classified", "consumed", "expired"]},
+                "filename": {"type": "string"},
+                "content_type": {"type": "string"},
+                "size": nullable_int,
+                "upload_url_expires_at": _ISO,
+                "expires_at": _ISO,
+                "classification": {"type": ["object", "null"]},
+                "character_id": {"type": ["string", "null"]},
+            },
+        },
+    }

@@ -1,0 +1,48 @@
+"""Server settings: flags, with environment variables as their defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import attrs
+
+ENV_PREFIX = "UPLOAD_TICKETS_"
+
+
+@attrs.frozen
+class Settings:
+    """Everything ``serve`` needs; unset URLs default to files under ``data_dir``."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
+    data_dir: Path = Path(".upload-tickets")
+    store_url: str | None = None
+    keys_url: str | None = None
+    upload_url_ttl_s: int = 15 * 60
+    ticket_ttl_s: int = 24 * 3600
+    rate_per_minute: int = 30
+    burst: int = 60
+    max_upload_bytes: int = 20 * 1024 * 1024
+    sweep_interval_s: float = 60.0
+
+    @property
+    def base_url(self) -> str:
+        """Where clients reach this server (the upload URLs point here)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def effective_store_url(self) -> str:
+        """The ticket store URL (default: a SQLite file in ``data_dir``)."""
+        return self.store_url or f"sqlite:///{self.data_dir.resolve() / 'tickets.db'}"
+
+    @property
+    def effective_keys_url(self) -> str:
+        """The API key database URL (default: a SQLite file in ``data_dir``)."""
+        return self.keys_url or f"sqlite:///{self.data_dir.resolve() / 'keys.db'}"
+
+
+def env_default(name: str, fallback: object) -> object:
+    """The value of ``UPLOAD_TICKETS_<NAME>`` if set, else ``fallback``."""
+    return os.environ.get(ENV_PREFIX + name.upper(), fallback)
