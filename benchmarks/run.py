@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import mint_memory, mint_sql
+from benchmarks import http_mint, mint_memory, mint_sql
 from benchmarks._harness import Figure
 
 
@@ -24,9 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=Path("benchmarks/results/latest.json"))
     args = parser.parse_args(argv)
     calls, rounds = (50, 2) if args.smoke else (20_000, 7)
+    seconds = 0.2 if args.smoke else 3.0
     figures: list[Figure] = [
         *mint_memory.run(calls=calls, rounds=rounds),
         *mint_sql.run(calls=calls // 4, rounds=rounds),
+        http_mint.run(seconds=seconds, rounds=min(rounds, 3)),
+        http_mint.run(seconds=seconds, rounds=min(rounds, 3), store_url="memory://", name="HTTP mint (memory)"),
     ]
     print(
         f"upload-tickets benchmarks, {datetime.now(UTC):%Y-%m-%d}, {platform.python_implementation()} "

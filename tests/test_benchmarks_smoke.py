@@ -12,5 +12,11 @@ def test_benchmarks_run_in_smoke_mode(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     assert run.main(["--smoke", "--json", str(out)]) == 0
     figures = json.loads(out.read_text())
-    assert {f["name"] for f in figures} >= {"mint (memory + HMAC)"}
+    assert {f["name"] for f in figures} >= {
+        "mint (memory + HMAC)",
+        "mint (SQLite)",
+        "mint (PostgreSQL)",
+        "HTTP mint (SQLite)",
+        "HTTP mint (memory)",
+    }
     assert all(f["ratio"] > 0 for f in figures)

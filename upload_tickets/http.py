@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import attrs
@@ -56,7 +56,8 @@ class HttpResponse:
 
 def iso8601(us: int) -> str:
     """Render epoch microseconds as ``2026-05-08T10:15:00Z`` (whole seconds, UTC)."""
-    return datetime.fromtimestamp(us // 1_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # time.strftime on a struct_time is several times cheaper than building a datetime.
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(us // 1_000_000))
 
 
 def _seconds_up(us: int) -> int:

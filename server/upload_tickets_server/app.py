@@ -66,8 +66,14 @@ def _pull(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
-def create_app(api: HttpApi, *, sweep_interval_s: float | None = None) -> Starlette:
-    """Build the ASGI app; with ``sweep_interval_s`` it also evicts expired tickets periodically."""
+def create_app(api: HttpApi, *, sweep_interval_s: float | None = None, embedded_store: bool = False) -> Starlette:
+    """Build the ASGI app; with ``sweep_interval_s`` it also evicts expired tickets periodically.
+
+    ``embedded_store`` says the store answers in-process (memory, SQLite): the short JSON
+    endpoints then run right on the event loop, because a hop to a worker thread costs
+    more than the call itself. Uploads (streamed to storage) and classify (image
+    decoding) always run on a worker thread, as does everything on a networked store.
+    """
 
     async def dispatch(request: Request) -> Response:
         path, method = _relative_path(request), request.method
@@ -75,11 +81,11 @@ def create_app(api: HttpApi, *, sweep_interval_s: float | None = None) -> Starle
         headers = _headers(request)
         if method == "PUT":
             chunks = _pull(request.stream().__aiter__())
-            result = await run_in_threadpool(api.handle, method, path, query, headers, chunks)
-        else:
-            body = await _read_json_body(request) if method == "POST" else b""
-            result = await run_in_threadpool(api.handle, method, path, query, headers, body)
-        return _response(result)
+            return _response(await run_in_threadpool(api.handle, method, path, query, headers, chunks))
+        body = await _read_json_body(request) if method == "POST" else b""
+        if embedded_store and not path.endswith("/classify"):
+            return _response(api.handle(method, path, query, headers, body))
+        return _response(await run_in_threadpool(api.handle, method, path, query, headers, body))
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

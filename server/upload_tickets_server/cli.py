@@ -78,7 +78,7 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     option("--sweep-interval", "sweep_interval", _DEFAULTS.sweep_interval_s, "seconds between evictions (0: never)")
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, log_level: str = "info") -> int:
     """Run the server until interrupted."""
     import uvicorn
 
@@ -92,8 +92,9 @@ def serve(settings: Settings) -> int:
             f"Try the whole flow:\n\n{walkthrough(settings.base_url, key)}",
             flush=True,
         )
-    app = create_app(api, sweep_interval_s=settings.sweep_interval_s or None)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+    embedded = settings.effective_store_url.startswith(("sqlite:", "memory:"))
+    app = create_app(api, sweep_interval_s=settings.sweep_interval_s or None, embedded_store=embedded)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
     return 0
 
 
@@ -101,7 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``upload-tickets``."""
     parser = argparse.ArgumentParser(prog="upload-tickets", description="Direct uploads through signed URLs.")
     commands = parser.add_subparsers(dest="command", required=True)
-    _add_settings(commands.add_parser("serve", help="run the reference server"))
+    serve_parser = commands.add_parser("serve", help="run the reference server")
+    _add_settings(serve_parser)
+    serve_parser.add_argument(
+        "--log-level", default=env_default("log_level", "info"), help="uvicorn log level (warning: no access log)"
+    )
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
     create = keys.add_parser("create", help="create an API key for a team and print it")
     create.add_argument("--team", required=True)
@@ -112,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = _settings(args)
     if args.command == "serve":
-        return serve(settings)
+        return serve(settings, args.log_level)
     api, teams = build(settings)
     if args.command == "keys":
         try:

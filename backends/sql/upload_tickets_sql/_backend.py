@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import event
@@ -93,16 +93,27 @@ class SqlBackend:
         raise AssertionError("unreachable")
 
     def _fetch_one(self, statement: Prepared, params: dict[str, Any]) -> Any:
-        """Run one self-contained statement on a pooled driver connection; return its row.
-
-        The hot path (mint, rate limit): it skips SQLAlchemy's execution layer, which
-        costs more than the statement's own server time. Single statements need no
-        transaction (autocommit engine, or SQLite's autocommit mode).
-        """
+        """Run one self-contained statement (autocommit) and return its row."""
         bound = statement.bind(params)
+
+        def work(cursor: Any) -> Any:
+            cursor.execute(statement.sql, bound)
+            return cursor.fetchone()
+
+        return self._raw(work, transaction=False)
+
+    def _raw(self, work: Callable[[Any], _T], *, transaction: bool) -> _T:
+        """Run ``work(cursor)`` on a pooled driver connection, retrying transient failures.
+
+        The hot paths (mint, rate limit) use it: SQLAlchemy's execution layer costs more
+        than these statements' own server time. Without ``transaction`` the statement
+        runs in autocommit (it is atomic by itself); with it, SQLite takes the write lock
+        up front (``BEGIN IMMEDIATE``) and other drivers open their implicit transaction.
+        """
+        engine = self.engine if transaction else self._single
         for attempt in range(1, self._attempts + 1):
             try:
-                connection = self._single.raw_connection()
+                connection = engine.raw_connection()
             except sa.exc.DBAPIError as error:
                 self._give_up_unless_retryable(error, error.orig, True, attempt)
                 continue
@@ -113,10 +124,18 @@ class SqlBackend:
             cursor = None
             try:
                 cursor = connection.cursor()
-                cursor.execute(statement.sql, bound)
-                row = cursor.fetchone()
+                if transaction and self.dialect == "sqlite":
+                    cursor.execute("BEGIN IMMEDIATE")
+                try:
+                    result = work(cursor)
+                except BaseException:
+                    if transaction:
+                        self._end(connection, cursor, commit=False)
+                    raise
+                if transaction:
+                    self._end(connection, cursor, commit=True)
                 cursor.close()
-                return row
+                return result
             except self._driver_error as error:
                 disconnected = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor)  # type: ignore[arg-type]
                 if disconnected:
@@ -125,6 +144,15 @@ class SqlBackend:
             finally:
                 connection.close()
         raise AssertionError("unreachable")
+
+    def _end(self, connection: Any, cursor: Any, *, commit: bool) -> None:
+        # pysqlite runs in autocommit mode here (we issued BEGIN ourselves), so end it in SQL.
+        if self.dialect == "sqlite":
+            cursor.execute("COMMIT" if commit else "ROLLBACK")
+        elif commit:
+            connection.commit()
+        else:
+            connection.rollback()
 
     def _give_up_unless_retryable(
         self, error: Exception, original: BaseException | None, disconnected: bool, attempt: int
@@ -223,22 +251,19 @@ class SqlBackend:
 
     # -- RateLimiter ------------------------------------------------------------
 
-    def _charge(self, connection: Connection, key: str, policy: RatePolicy, cost: int) -> RateDecision:
+    def _charge(self, cursor: Any, key: str, policy: RatePolicy, cost: int) -> RateDecision:
         params = {"bucket_key": key, "increment": cost * policy.emission_interval_us, "capacity": policy.capacity_us}
-        result = self._charge_sql.execute(connection, params)
+        cursor.execute(self._charge_sql.sql, self._charge_sql.bind(params))
         if self._mariadb:
             # No RETURNING on upserts: the row is ours (locked) until commit, so read it back.
-            result = self._bucket_sql.execute(connection, params)
-        tat, allowed, now = cast("tuple[int, bool, int]", tuple(result.one()))
+            cursor.execute(self._bucket_sql.sql, self._bucket_sql.bind(params))
+        tat, allowed, now = cursor.fetchone()
         return decision_after_charge(tat, bool(allowed), now, policy, cost)
 
     def acquire(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision:
         """Charge ``cost`` tokens from ``key``'s bucket, timed by the database clock."""
-        if self._mariadb:
-            return self._run(lambda c: self._charge(c, key, policy, cost))
-        params = {"bucket_key": key, "increment": cost * policy.emission_interval_us, "capacity": policy.capacity_us}
-        tat, allowed, now = self._fetch_one(self._charge_sql, params)
-        return decision_after_charge(tat, bool(allowed), now, policy, cost)
+        # One statement on PostgreSQL and SQLite; MariaDB reads the row back in a transaction.
+        return self._raw(lambda cursor: self._charge(cursor, key, policy, cost), transaction=self._mariadb)
 
     # -- ChargingTicketStore ----------------------------------------------------
 
@@ -249,18 +274,20 @@ class SqlBackend:
         if self._mint_sql is not None:
             return self._create_if_allowed_in_one_statement(self._mint_sql, ticket, bucket, policy)
 
-        def work(connection: Connection) -> RateDecision:
-            decision = self._charge(connection, bucket, policy, 1)
+        row = self._insert_sql.bind(ticket_to_row(ticket))
+
+        def work(cursor: Any) -> RateDecision:
+            decision = self._charge(cursor, bucket, policy, 1)
             if decision.allowed:
                 try:
-                    self._insert_sql.execute(connection, ticket_to_row(ticket))
-                except sa.exc.IntegrityError as error:
+                    cursor.execute(self._insert_sql.sql, row)
+                except self._integrity_error as error:
                     # The charge rolls back with the insert: a replay costs nothing.
                     raise _Duplicate from error
             return decision
 
         try:
-            decision = self._run(work)
+            decision = self._raw(work, transaction=True)
         except _Duplicate as duplicate:
             return self._replay_decision(policy), self._existing(ticket, duplicate)
         return decision, ticket if decision.allowed else None
