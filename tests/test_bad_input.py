@@ -43,7 +43,7 @@ def _assert_client_error(response: HttpResponse) -> None:
 
 def _snapshot(api: HttpApi, upload_id: object) -> object:
     assert isinstance(upload_id, str)
-    return api.service.store.get(upload_id)
+    return api.service.store.get("team_a", upload_id)
 
 
 @settings(max_examples=300)

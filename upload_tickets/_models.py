@@ -91,6 +91,7 @@ class VerifiedPut:
     """What a valid local upload URL vouches for."""
 
     upload_id: str
+    team: str
     content_type: str
     max_bytes: int
     expires_at: int

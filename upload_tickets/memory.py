@@ -50,14 +50,16 @@ class MemoryTicketStore:
             heapq.heappush(self._expiry, (ticket.expires_at, ticket.id))
             return ticket
 
-    def get(self, ticket_id: str) -> UploadTicket | None:
-        """The ticket with this id, or ``None``."""
-        return self._tickets.get(ticket_id)
+    def get(self, team: str, ticket_id: str) -> UploadTicket | None:
+        """``team``'s ticket with this id, or ``None``."""
+        ticket = self._tickets.get(ticket_id)
+        return ticket if ticket is not None and ticket.team == team else None
 
-    def get_many(self, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
-        """The tickets with these ids, in order."""
+    def get_many(self, team: str, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
+        """``team``'s tickets with these ids, in order."""
         with self._lock:
-            return [self._tickets.get(ticket_id) for ticket_id in ticket_ids]
+            found = [self._tickets.get(ticket_id) for ticket_id in ticket_ids]
+        return [ticket if ticket is not None and ticket.team == team else None for ticket in found]
 
     def find_by_idempotency_key(self, team: str, key: str) -> UploadTicket | None:
         """The ticket minted by ``team`` with ``key``, or ``None``."""

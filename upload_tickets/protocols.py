@@ -42,12 +42,16 @@ class TicketStore(Protocol):
         """
         ...
 
-    def get(self, ticket_id: str) -> UploadTicket | None:
-        """The ticket with this id, or ``None``."""
+    def get(self, team: str, ticket_id: str) -> UploadTicket | None:
+        """``team``'s ticket with this id, or ``None`` (also when another team owns it).
+
+        The team is part of the address so a store can keep a team's tickets together
+        (one Redis Cluster slot, one shard) and answer another team's id with nothing.
+        """
         ...
 
-    def get_many(self, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
-        """The tickets with these ids, in order, ``None`` where missing."""
+    def get_many(self, team: str, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
+        """``team``'s tickets with these ids, in order, ``None`` where missing or not theirs."""
         ...
 
     def find_by_idempotency_key(self, team: str, key: str) -> UploadTicket | None:

@@ -185,7 +185,7 @@ class UploadTickets:
             raise UnsupportedMediaType(f"this URL takes Content-Type {verified.content_type}", param="Content-Type")
         if content_length is not None and content_length > verified.max_bytes:
             raise PayloadTooLarge(f"upload exceeds {verified.max_bytes} bytes", param="Content-Length")
-        ticket = self._load(upload_id)
+        ticket = self._load(verified.team, upload_id)
         _lifecycle.check(ticket, Event.UPLOAD, now)
         # Each PUT gets a fresh key: a consumed ticket keeps the exact bytes it was
         # consumed with even if a late PUT races the consume.
@@ -198,7 +198,7 @@ class UploadTickets:
                 updated = _lifecycle.apply(ticket, Event.UPLOAD, now, size=size, uploaded_at=now, blob_key=key)
                 if self.store.replace([updated]):
                     break
-                ticket = self._load(upload_id)
+                ticket = self._load(verified.team, upload_id)
             else:
                 raise Conflict("the upload is being changed concurrently; retry", code="contention")
         except BaseException:
@@ -210,7 +210,7 @@ class UploadTickets:
 
     def get(self, team: Team, upload_id: str, *, param: str = "upload_id") -> UploadTicket:
         """The team's ticket; another team's id is ``NotFound`` like an unknown one."""
-        ticket = self.store.get(upload_id)
+        ticket = self.store.get(team.id, upload_id)
         if ticket is None or ticket.team != team.id:
             raise NotFound(f"no upload {upload_id} for this team", param=param)
         return ticket
@@ -234,7 +234,7 @@ class UploadTickets:
         character_id = f"chr_{ULID.from_timestamp(self.clock.now_us() // 1000)}"
         for _ in range(_MAX_ATTEMPTS):
             now = self.clock.now_us()
-            tickets = self.store.get_many(ids)
+            tickets = self.store.get_many(team.id, ids)
             if all(t is not None and t.team == team.id and t.character_id == character_id for t in tickets):
                 # Our own write landed though the store could not confirm it (a dropped
                 # connection after commit): report the success it was.
@@ -260,8 +260,8 @@ class UploadTickets:
         blobs = sum(1 for ticket in expired if self.blobs.delete(ticket.blob_key))
         return SweepReport(tickets=self.store.delete(expired), blobs=blobs)
 
-    def _load(self, upload_id: str) -> UploadTicket:
-        ticket = self.store.get(upload_id)
+    def _load(self, team_id: str, upload_id: str) -> UploadTicket:
+        ticket = self.store.get(team_id, upload_id)
         if ticket is None:
             raise NotFound("no such upload")
         return ticket
@@ -280,7 +280,7 @@ class UploadTickets:
         confirmed = _lifecycle.apply(ticket, Event.CONFIRM, now, size=info.size, uploaded_at=now)
         if self.store.replace([confirmed]):
             return confirmed
-        return self._load(ticket.id)
+        return self._load(ticket.team, ticket.id)
 
 
 __all__ = ["UploadTickets"]

@@ -1,7 +1,8 @@
 """Signed upload URLs for our own upload host: HMAC-SHA256 and Ed25519.
 
-A URL binds the upload id (in the path), the method, the content type, the expiry (Unix
-seconds) and the byte cap; ``kid`` names the key so keys can rotate: several keys
+A URL binds the upload id (in the path), the owning team (base64url, so the upload host
+can address the ticket without an API key), the method, the content type, the expiry
+(Unix seconds) and the byte cap; ``kid`` names the key so keys can rotate: several keys
 verify, one signs. The query string is parsed strictly (each field exactly once, no
 percent-encoding) and the signature is compared in its encoded form in constant time,
 so no two spellings of a URL share one signature.
@@ -26,11 +27,12 @@ from upload_tickets._models import SignedUpload, UploadTicket, VerifiedPut
 from upload_tickets._rules import CONTENT_TYPES
 
 _US = 1_000_000
-_FIELDS = ("exp", "ct", "max", "kid", "sig")
+_FIELDS = ("exp", "ct", "max", "tm", "kid", "sig")
 _FIELD_SHAPES = {
     "exp": re.compile(r"\A[1-9][0-9]{0,11}\Z"),
     "ct": re.compile(r"\Aimage/[a-z]{3,4}\Z"),
     "max": re.compile(r"\A[1-9][0-9]{0,15}\Z"),
+    "tm": re.compile(r"\A[A-Za-z0-9_-]{2,344}\Z"),
     "kid": re.compile(r"\A[A-Za-z0-9_-]{1,32}\Z"),
     "sig": re.compile(r"\A[A-Za-z0-9_-]{16,128}\Z"),
 }
@@ -78,8 +80,19 @@ _IPAD = bytes(byte ^ 0x36 for byte in range(256))
 _OPAD = bytes(byte ^ 0x5C for byte in range(256))
 
 
-def _message(upload_id: str, content_type: str, exp: int, max_bytes: int, kid: str) -> bytes:
-    return f"PUT\n{upload_id}\n{content_type}\n{exp}\n{max_bytes}\n{kid}".encode()
+def _message(upload_id: str, team: str, content_type: str, exp: int, max_bytes: int, kid: str) -> bytes:
+    return f"PUT\n{upload_id}\n{team}\n{content_type}\n{exp}\n{max_bytes}\n{kid}".encode()
+
+
+def _decode_team(encoded: str) -> str:
+    try:
+        team = _unb64(encoded).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        raise SignatureInvalid("the upload URL is malformed") from None
+    # One spelling per team, as for signatures.
+    if _b64(team.encode()) != encoded:
+        raise SignatureInvalid("the upload URL is malformed")
+    return team
 
 
 def _parse_query(query: str) -> dict[str, str]:
@@ -112,10 +125,10 @@ class _LocalUrlSigner:
         if self._kid is None:
             raise TypeError(f"{type(self).__name__} holds no signing key")
         exp = ticket.url_expires_at // _US
-        message = _message(ticket.id, ticket.content_type, exp, ticket.max_bytes, self._kid)
+        message = _message(ticket.id, ticket.team, ticket.content_type, exp, ticket.max_bytes, self._kid)
         url = (
-            f"{self.base_url}/{ticket.id}?exp={exp}&ct={ticket.content_type}"
-            f"&max={ticket.max_bytes}&kid={self._kid}&sig={self._sign(message)}"
+            f"{self.base_url}/{ticket.id}?exp={exp}&ct={ticket.content_type}&max={ticket.max_bytes}"
+            f"&tm={_b64(ticket.team.encode())}&kid={self._kid}&sig={self._sign(message)}"
         )
         return SignedUpload(url=url, headers=_HEADERS[ticket.content_type], expires_at=exp * _US)
 
@@ -126,13 +139,16 @@ class _LocalUrlSigner:
         if content_type not in CONTENT_TYPES:
             raise SignatureInvalid("the upload URL is malformed", code="invalid_signature")
         exp, max_bytes, kid = int(fields["exp"]), int(fields["max"]), fields["kid"]
-        message = _message(upload_id, content_type, exp, max_bytes, kid)
+        team = _decode_team(fields["tm"])
+        message = _message(upload_id, team, content_type, exp, max_bytes, kid)
         if not self._verify(kid, message, fields["sig"]):
             raise SignatureInvalid("the upload URL signature does not match")
         # Expiry is checked only after the signature, so a forged exp learns nothing.
         if now_us >= exp * _US:
             raise UploadUrlExpired("the upload URL has expired; mint a new one")
-        return VerifiedPut(upload_id=upload_id, content_type=content_type, max_bytes=max_bytes, expires_at=exp * _US)
+        return VerifiedPut(
+            upload_id=upload_id, team=team, content_type=content_type, max_bytes=max_bytes, expires_at=exp * _US
+        )
 
     def _sign(self, message: bytes) -> str:
         raise NotImplementedError

@@ -66,13 +66,13 @@ def test_killed_connection_mid_consume_is_503_then_recovers() -> None:
             service.consume(Team("faulty"), ids)
         assert caught.value.http_status == 503
         assert len(kills) == 3  # every attempt was cut, then the store gave up
-        assert {t.state for t in backend.get_many(ids) if t is not None} == {State.UPLOADED}
+        assert {t.state for t in backend.get_many("faulty", ids) if t is not None} == {State.UPLOADED}
     finally:
         event.remove(backend.engine, "before_cursor_execute", kill_before_second_update)
         admin.close()
     # Same application objects, no restart: the pool replaces the dead connections.
     character = service.consume(Team("faulty"), ids)
-    assert {t.character_id for t in backend.get_many(ids) if t is not None} == {character.id}
+    assert {t.character_id for t in backend.get_many("faulty", ids) if t is not None} == {character.id}
     backend.dispose()
 
 
@@ -86,7 +86,7 @@ def test_killed_connection_between_calls_is_retried_transparently() -> None:
             with engine.connect() as connection:
                 pid = connection.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
             _terminate(admin, pid)
-    assert backend.get(ticket.id) == ticket
+    assert backend.get("faulty", ticket.id) == ticket
     backend.dispose()
 
 

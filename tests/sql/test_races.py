@@ -68,7 +68,7 @@ def test_processes_racing_to_consume_six_tickets_have_one_winner(sql_url: str) -
             winners = [o for o in outcomes if o.startswith("chr_")]
             assert len(winners) == 1, outcomes
             assert outcomes.count("lost") == WORKERS - 1, outcomes
-            stored = backend.get_many(ids)
+            stored = backend.get_many("racers", ids)
             assert {t.character_id for t in stored if t is not None} == {winners[0]}
             assert all(t is not None and t.state is State.CONSUMED for t in stored)
     finally:

@@ -33,23 +33,30 @@ class TicketStoreContract:
     def test_create_then_get_returns_equal_ticket(self, store: TicketStore) -> None:
         ticket = make_ticket()
         assert store.create(ticket) == ticket
-        assert store.get(ticket.id) == ticket
+        assert store.get(ticket.team, ticket.id) == ticket
 
     def test_get_unknown_is_none(self, store: TicketStore) -> None:
-        assert store.get(make_ticket().id) is None
+        assert store.get("team_a", make_ticket().id) is None
+
+    def test_another_teams_ticket_is_invisible(self, store: TicketStore) -> None:
+        theirs = make_ticket(team="team_b")
+        store.create(theirs)
+        assert store.get("team_a", theirs.id) is None
+        assert store.get_many("team_a", [theirs.id]) == [None]
+        assert store.get("team_b", theirs.id) == theirs
 
     def test_get_many_keeps_order_and_marks_missing(self, store: TicketStore) -> None:
         first, second, missing = make_ticket(), make_ticket(), make_ticket()
         store.create(first)
         store.create(second)
-        assert store.get_many([second.id, missing.id, first.id]) == [second, None, first]
+        assert store.get_many("team_a", [second.id, missing.id, first.id]) == [second, None, first]
 
     def test_idempotency_key_returns_first_ticket(self, store: TicketStore) -> None:
         first = make_ticket(idempotency_key="key-1")
         again = make_ticket(idempotency_key="key-1")
         assert store.create(first) == first
         assert store.create(again) == first
-        assert store.get(again.id) is None
+        assert store.get(again.team, again.id) is None
         assert store.find_by_idempotency_key("team_a", "key-1") == first
 
     def test_idempotency_keys_are_per_team(self, store: TicketStore) -> None:
@@ -66,7 +73,7 @@ class TicketStoreContract:
             store.create(ticket)
         updated = [attrs.evolve(t, state=State.CONSUMED, version=1, character_id="chr_x") for t in tickets]
         assert store.replace(updated) is True
-        assert store.get_many([t.id for t in tickets]) == updated
+        assert store.get_many("team_a", [t.id for t in tickets]) == updated
 
     def test_replace_is_all_or_nothing_on_a_stale_version(self, store: TicketStore) -> None:
         tickets = [make_ticket() for _ in range(3)]
@@ -75,9 +82,9 @@ class TicketStoreContract:
         assert store.replace([attrs.evolve(tickets[1], state=State.UPLOADED, version=1, size=3)])
         stale = [attrs.evolve(t, state=State.CONSUMED, version=1) for t in tickets]
         assert store.replace(stale) is False
-        assert store.get(tickets[0].id) == tickets[0]
-        assert store.get(tickets[2].id) == tickets[2]
-        current = store.get(tickets[1].id)
+        assert store.get(tickets[0].team, tickets[0].id) == tickets[0]
+        assert store.get(tickets[2].team, tickets[2].id) == tickets[2]
+        current = store.get(tickets[1].team, tickets[1].id)
         assert current is not None
         assert current.state is State.UPLOADED
 
@@ -86,8 +93,8 @@ class TicketStoreContract:
         store.create(present)
         absent = make_ticket()
         assert store.replace([attrs.evolve(present, version=1), attrs.evolve(absent, version=1)]) is False
-        assert store.get(present.id) == present
-        assert store.get(absent.id) is None
+        assert store.get(present.team, present.id) == present
+        assert store.get(absent.team, absent.id) is None
 
     def test_concurrent_replace_has_exactly_one_winner(self, store: TicketStore) -> None:
         tickets = [make_ticket() for _ in range(6)]
@@ -108,7 +115,7 @@ class TicketStoreContract:
         for thread in threads:
             thread.join()
         assert len(wins) == 1
-        owners = {t.character_id for t in store.get_many([t.id for t in tickets]) if t is not None}
+        owners = {t.character_id for t in store.get_many("team_a", [t.id for t in tickets]) if t is not None}
         assert owners == {f"chr_{wins[0]}"}
 
     def test_expired_lists_only_due_tickets_up_to_limit(self, store: TicketStore) -> None:
@@ -127,8 +134,8 @@ class TicketStoreContract:
         moved = attrs.evolve(kept, state=State.UPLOADED, version=1)
         assert store.replace([moved])
         assert store.delete([kept, gone]) == 1
-        assert store.get(gone.id) is None
-        assert store.get(kept.id) == moved
+        assert store.get(gone.team, gone.id) is None
+        assert store.get(kept.team, kept.id) == moved
         assert store.delete([moved]) == 1
         assert store.find_by_idempotency_key("team_a", "k") is None
         assert store.expired(START_US + 10**15, limit=10) == []
@@ -221,8 +228,9 @@ class VerifyingSignerContract(SignerContract):
         ticket = make_ticket()
         query = urlsplit(signer.sign_put(ticket).url).query
         verified = signer.verify_put(ticket.id, query, START_US)
-        assert (verified.upload_id, verified.content_type, verified.max_bytes) == (
+        assert (verified.upload_id, verified.team, verified.content_type, verified.max_bytes) == (
             ticket.id,
+            ticket.team,
             ticket.content_type,
             ticket.max_bytes,
         )

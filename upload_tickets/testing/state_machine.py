@@ -261,7 +261,7 @@ def service_state_machine(
         @invariant()
         def stores_match_the_model(self) -> None:
             live = self._live()
-            stored = self.service.store.get_many([t.id for t in live]) if live else []
+            stored = [self.service.store.get(t.team, t.id) for t in live]
             for ticket, actual in zip(live, stored, strict=True):
                 assert actual is not None, f"{ticket.id} vanished"
                 assert actual.state is ticket.state, (ticket.id, actual.state, ticket.state)
@@ -270,7 +270,8 @@ def service_state_machine(
                     info = self.service.blobs.head(actual.blob_key)
                     assert info is not None
                     assert info.size == len(ticket.payload)
-            for ticket_id in self.swept:
-                assert self.service.store.get(ticket_id) is None
+            for ticket in self.tickets:
+                if ticket.id in self.swept:
+                    assert self.service.store.get(ticket.team, ticket.id) is None
 
     return UploadTicketsMachine

@@ -182,22 +182,22 @@ class SqlBackend:
             if found is not None:
                 return found
         # A retried insert whose first attempt committed before the connection dropped.
-        found = self.get(ticket.id)
+        found = self.get(ticket.team, ticket.id)
         if found is not None and found.created_at == ticket.created_at:
             return found
         raise StoreUnavailable(f"cannot store ticket {ticket.id}: {error}") from error
 
-    def get(self, ticket_id: str) -> UploadTicket | None:
-        """The ticket with this id, or ``None``."""
-        row = self._run(
-            lambda c: c.execute(tickets.select().where(tickets.c.id == ticket_id)).first(), transaction=False
-        )
+    def get(self, team: str, ticket_id: str) -> UploadTicket | None:
+        """``team``'s ticket with this id, or ``None``."""
+        query = tickets.select().where(tickets.c.id == ticket_id, tickets.c.team == team)
+        row = self._run(lambda c: c.execute(query).first(), transaction=False)
         return None if row is None else ticket_from_row(row)
 
-    def get_many(self, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
-        """The tickets with these ids, in order."""
+    def get_many(self, team: str, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
+        """``team``'s tickets with these ids, in order."""
         ids = list(ticket_ids)
-        rows = self._run(lambda c: c.execute(tickets.select().where(tickets.c.id.in_(ids))).all(), transaction=False)
+        query = tickets.select().where(tickets.c.id.in_(ids), tickets.c.team == team)
+        rows = self._run(lambda c: c.execute(query).all(), transaction=False)
         found = {ticket.id: ticket for ticket in map(ticket_from_row, rows)}
         return [found.get(ticket_id) for ticket_id in ids]
 
