@@ -155,7 +155,9 @@ class UploadTickets:
         return decision
 
     def _bucket(self, team: Team) -> str:
-        return f"{self.rate.name}:{team.id}"
+        # The team as a {hash tag}: key-value stores can then keep a team's bucket next
+        # to its tickets (one Redis Cluster slot), so a mint stays one atomic script.
+        return f"{self.rate.name}:{{{team.id}}}"
 
     def _replay(self, existing: UploadTicket, request_hash: str | None) -> MintResult:
         if existing.request_hash != request_hash:

@@ -1,0 +1,83 @@
+"""Tickets as compact JSON arrays (positional: half the bytes of an object, no key strings)."""
+
+from __future__ import annotations
+
+import json
+
+from upload_tickets import Classification, State, UploadTicket
+
+
+def encode(ticket: UploadTicket) -> str:
+    """Serialize a ticket."""
+    c = ticket.classification
+    return json.dumps(
+        [
+            ticket.id,
+            ticket.team,
+            ticket.filename,
+            ticket.extension,
+            ticket.content_type,
+            ticket.api_version,
+            ticket.created_at,
+            ticket.url_expires_at,
+            ticket.expires_at,
+            ticket.max_bytes,
+            ticket.blob_key,
+            ticket.state.value,
+            ticket.version,
+            ticket.size,
+            ticket.uploaded_at,
+            None if c is None else [c.detected_type, c.width, c.height, c.pose],
+            ticket.character_id,
+            ticket.idempotency_key,
+            ticket.request_hash,
+        ],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def decode(data: str | bytes) -> UploadTicket:
+    """Deserialize what :func:`encode` wrote."""
+    (
+        ticket_id,
+        team,
+        filename,
+        extension,
+        content_type,
+        api_version,
+        created_at,
+        url_expires_at,
+        expires_at,
+        max_bytes,
+        blob_key,
+        state,
+        version,
+        size,
+        uploaded_at,
+        classification,
+        character_id,
+        idempotency_key,
+        request_hash,
+    ) = json.loads(data)
+    return UploadTicket(
+        id=ticket_id,
+        team=team,
+        filename=filename,
+        extension=extension,
+        content_type=content_type,
+        api_version=api_version,
+        created_at=created_at,
+        url_expires_at=url_expires_at,
+        expires_at=expires_at,
+        max_bytes=max_bytes,
+        blob_key=blob_key,
+        state=State(state),
+        version=version,
+        size=size,
+        uploaded_at=uploaded_at,
+        classification=None if classification is None else Classification(*classification),
+        character_id=character_id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )

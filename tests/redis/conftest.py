@@ -1,0 +1,38 @@
+"""Redis topologies: the machine's Redis (single node) and a 3-node Cluster the tests start."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.redis.servers import start_cluster
+from tests.services import REDIS_URL, require
+from upload_tickets_redis import RedisBackend, open_backend
+
+TOPOLOGIES = ["single", "cluster"]
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    cluster = start_cluster(tmp_path_factory.mktemp("redis-cluster"))
+    yield cluster.cluster_url
+    cluster.stop()
+
+
+@pytest.fixture(params=TOPOLOGIES)
+def redis_url(request: pytest.FixtureRequest) -> str:
+    if request.param == "single":
+        return require(REDIS_URL, "redis")
+    url: str = request.getfixturevalue("cluster_url")
+    return url
+
+
+@pytest.fixture
+def redis_backend(redis_url: str, request: pytest.FixtureRequest) -> Iterator[RedisBackend]:
+    # A prefix per test: tests never see each other's keys on the shared server.
+    backend = open_backend(redis_url, prefix=f"t{abs(hash(request.node.nodeid))}")
+    backend.clear()
+    yield backend
+    backend.clear()
+    backend.close()

@@ -1,0 +1,144 @@
+"""Redis servers the tests start themselves: a throwaway single node and a 3-node Cluster."""
+
+from __future__ import annotations
+
+import random
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import attrs
+import redis
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10000) is free too."""
+    for _ in range(200):
+        port = random.randint(20000, 29999)
+        if _port_free(port) and _port_free(port + 10000):
+            return port
+    raise RuntimeError("no free port pair for a Redis Cluster node")
+
+
+@attrs.define
+class RedisProcesses:
+    """redis-server processes started by a test, stopped by it (only these, by PID)."""
+
+    ports: list[int]
+    processes: list[subprocess.Popen[bytes]]
+    directory: Path
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    @property
+    def cluster_url(self) -> str:
+        return f"redis+cluster://127.0.0.1:{self.ports[0]}"
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+        for process in self.processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+    def restart(self) -> None:
+        """Start the same single node again on the same port."""
+        self.processes[:] = [_start_node(self.ports[0], self.directory, cluster=False)]
+        _wait_ping(self.ports[0])
+
+
+def _start_node(port: int, directory: Path, *, cluster: bool) -> subprocess.Popen[bytes]:
+    command = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(directory),
+        "--logfile",
+        str(directory / f"redis-{port}.log"),
+    ]
+    if cluster:
+        command += [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            f"nodes-{port}.conf",
+            "--cluster-node-timeout",
+            "5000",
+        ]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait_ping(port: int) -> None:
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            if redis.Redis(port=port, socket_timeout=1).ping():
+                return
+        except redis.RedisError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"redis-server on port {port} did not start")
+        time.sleep(0.05)
+
+
+def start_single(directory: Path) -> RedisProcesses:
+    """A single redis-server on a free port (no persistence)."""
+    port = free_cluster_port()
+    nodes = RedisProcesses([port], [_start_node(port, directory, cluster=False)], directory)
+    _wait_ping(port)
+    return nodes
+
+
+def start_cluster(directory: Path, nodes: int = 3) -> RedisProcesses:
+    """A Redis Cluster of ``nodes`` masters joined with ``redis-cli --cluster create``."""
+    ports = [free_cluster_port() for _ in range(nodes)]
+    cluster = RedisProcesses(ports, [_start_node(port, directory, cluster=True) for port in ports], directory)
+    try:
+        for port in ports:
+            _wait_ping(port)
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *(f"127.0.0.1:{port}" for port in ports),
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        deadline = time.monotonic() + 30
+        while not all(redis.Redis(port=port).cluster("INFO").get("cluster_state") == "ok" for port in ports):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the Redis Cluster never reached cluster_state:ok")
+            time.sleep(0.1)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
