@@ -16,7 +16,7 @@ _TIMEOUTS = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
 
 def open_backend(url: str, *, prefix: str = "ut", grace_ms: int | None = None, **client_options: Any) -> RedisBackend:
     """Open ``redis://``, ``rediss://``, ``unix://``, or ``redis+cluster://host:port`` (``rediss+cluster``)."""
-    options = {**_TIMEOUTS, **client_options}
+    options = {**_TIMEOUTS, **client_options, "decode_responses": True}
     scheme, _, rest = url.partition("://")
     client: redis.Redis | redis.cluster.RedisCluster
     if scheme.endswith("+cluster"):

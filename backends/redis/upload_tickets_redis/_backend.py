@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import redis
 import redis.cluster
@@ -30,7 +30,7 @@ def _mapped_errors() -> Iterator[None]:
 
 
 class RedisBackend:
-    """Tickets, token buckets and their indexes in Redis.
+    """Tickets, token buckets and their indexes in Redis (the client must decode responses).
 
     Every key of a team carries ``{team}`` as its hash tag, so each multi-key script
     (mint, consume of 1-6 tickets, delete) runs on one Cluster slot. Tickets expire in
@@ -99,7 +99,7 @@ class RedisBackend:
         if not allowed:
             return None
         if replayed:
-            existing = self.get(ticket.team, replayed.decode() if isinstance(replayed, bytes) else replayed)
+            existing = self.get(ticket.team, str(replayed))
             if existing is None:
                 raise StoreUnavailable("an idempotency key points at a ticket that is gone")
             return existing
@@ -136,7 +136,7 @@ class RedisBackend:
         """The ticket ``team`` minted with ``key``, or ``None``."""
         with _mapped_errors():
             ticket_id = self.client.get(self._idempotency_key(team, key))
-        return None if ticket_id is None else self.get(team, ticket_id.decode())
+        return None if ticket_id is None else self.get(team, str(ticket_id))
 
     def replace(self, updated: Sequence[UploadTicket]) -> bool:
         """All-or-nothing version-checked update of one team's tickets, in one script."""
@@ -153,10 +153,10 @@ class RedisBackend:
         """Up to ``limit`` tickets at or past their TTL, found through the per-team indexes."""
         found: list[UploadTicket] = []
         with _mapped_errors():
-            for raw_team in self.client.smembers(self._teams_key):
-                team = raw_team.decode()
-                ids = self.client.zrangebyscore(self._expiry_key(team), "-inf", now_us, start=0, num=limit - len(found))
-                tickets = self.get_many(team, [i.decode() for i in ids])
+            for team in cast("set[str]", self.client.smembers(self._teams_key)):
+                due = self.client.zrangebyscore(self._expiry_key(team), "-inf", now_us, start=0, num=limit - len(found))
+                ids = cast("list[str]", due)
+                tickets = self.get_many(team, ids)
                 found += [t for t in tickets if t is not None]
                 vanished = [i for i, t in zip(ids, tickets, strict=True) if t is None]
                 if vanished:
