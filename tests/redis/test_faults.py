@@ -63,7 +63,7 @@ def test_a_server_that_stops_answering_times_out_as_503_and_consumes_nothing(own
         service.store.create(ticket)
     ids = [t.id for t in tickets]
     # CLIENT PAUSE holds every client for 3 s: longer than our 2 s socket timeout.
-    redis.Redis(port=own_redis.ports[0]).execute_command("CLIENT", "PAUSE", "3000", "ALL")
+    redis.Redis(port=own_redis.ports[0]).client_pause(3000, all=True)
     with pytest.raises(StoreUnavailable):
         service.consume(Team("paused"), ids)
     subprocess.run(["redis-cli", "-p", str(own_redis.ports[0]), "CLIENT", "UNPAUSE"], check=True, capture_output=True)
