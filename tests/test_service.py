@@ -294,3 +294,12 @@ def test_receive_needs_a_verifying_signer(clock: ManualClock) -> None:
     )
     with pytest.raises(NotFound):
         service.receive("upl_01HXMQ7Z3K8Y2NABCDEFGHJKMR", "", content_type=None, content_length=None, body=[])
+
+
+def test_mint_many_charges_each_request(service: UploadTickets) -> None:
+    results = service.mint_many(TEAM_A, [PNG] * 61)
+    minted = [r for r in results if not isinstance(r, RateLimited)]
+    assert len(minted) == 60
+    assert isinstance(results[60], RateLimited)
+    assert len({r.ticket.id for r in minted}) == 60
+    assert all(service.get(TEAM_A, r.ticket.id).state is State.MINTED for r in minted)

@@ -100,6 +100,17 @@ class ChargingTicketStore(Protocol):
         ...
 
 
+@runtime_checkable
+class BatchChargingTicketStore(Protocol):
+    """A store that runs many charge-and-create steps in one round trip (e.g. a pipeline)."""
+
+    def create_many_if_allowed(
+        self, tickets: Sequence[UploadTicket], bucket: str, policy: RatePolicy
+    ) -> list[tuple[RateDecision, UploadTicket | None]]:
+        """:meth:`ChargingTicketStore.create_if_allowed` for each ticket, in order."""
+        ...
+
+
 class Signer(Protocol):
     """Turns a ticket into a signed PUT the client can make without an API key."""
 
@@ -162,6 +173,7 @@ class TeamDirectory(Protocol):
 
 
 __all__ = [
+    "BatchChargingTicketStore",
     "BlobStore",
     "ChargingTicketStore",
     "Classifier",

@@ -39,6 +39,7 @@ from upload_tickets._policy import CHARACTERS_POST, RatePolicy, TTLPolicy
 from upload_tickets.classify import ImageClassifier
 from upload_tickets.clock import SystemClock
 from upload_tickets.protocols import (
+    BatchChargingTicketStore,
     BlobStore,
     ChargingTicketStore,
     Classifier,
@@ -116,9 +117,47 @@ class UploadTickets:
             existing = self.store.find_by_idempotency_key(team.id, idempotency_key)
             if existing is not None:
                 return self._replay(existing, request_hash)
+        ticket = self._new_ticket(team, request, version, idempotency_key, request_hash)
+        if self._charging_store is not None:
+            decision, stored = self._charging_store.create_if_allowed(ticket, self._bucket(team), self.rate)
+        else:
+            decision = self.limiter.acquire(self._bucket(team), self.rate)
+            stored = self.store.create(ticket) if decision.allowed else None
+        return self._minted(ticket, decision, stored)
+
+    def mint_many(
+        self, team: Team, requests: Sequence[MintRequest], *, api_version: str | None = None
+    ) -> list[MintResult | RateLimited]:
+        """Mint several tickets for one team: one round trip on stores that pipeline.
+
+        Each mint is charged and created atomically on its own; the answer holds, in
+        order, a result or the ``RateLimited`` error for each request.
+        """
+        version = _rules.resolve_api_version(api_version, team, self.known_versions)
+        tickets = [self._new_ticket(team, request, version, None, None) for request in requests]
+        if self._charging_store is not None and isinstance(self.store, BatchChargingTicketStore):
+            outcomes = self.store.create_many_if_allowed(tickets, self._bucket(team), self.rate)
+        elif self._charging_store is not None:
+            outcomes = [self._charging_store.create_if_allowed(t, self._bucket(team), self.rate) for t in tickets]
+        else:
+            outcomes = []
+            for ticket in tickets:
+                decision = self.limiter.acquire(self._bucket(team), self.rate)
+                outcomes.append((decision, self.store.create(ticket) if decision.allowed else None))
+        results: list[MintResult | RateLimited] = []
+        for ticket, (decision, stored) in zip(tickets, outcomes, strict=True):
+            try:
+                results.append(self._minted(ticket, decision, stored))
+            except RateLimited as refused:
+                results.append(refused)
+        return results
+
+    def _new_ticket(
+        self, team: Team, request: MintRequest, version: str, idempotency_key: str | None, request_hash: str | None
+    ) -> UploadTicket:
         now = self.clock.now_us()
         ticket_id = f"upl_{ULID.from_timestamp(now // 1000)}"
-        ticket = UploadTicket(
+        return UploadTicket(
             id=ticket_id,
             team=team.id,
             filename=request.filename,
@@ -134,17 +173,13 @@ class UploadTickets:
             idempotency_key=idempotency_key,
             request_hash=request_hash,
         )
-        bucket = self._bucket(team)
-        if self._charging_store is not None:
-            decision, stored = self._charging_store.create_if_allowed(ticket, bucket, self.rate)
-        else:
-            decision = self.limiter.acquire(bucket, self.rate)
-            stored = self.store.create(ticket) if decision.allowed else None
+
+    def _minted(self, ticket: UploadTicket, decision: RateDecision, stored: UploadTicket | None) -> MintResult:
         if stored is None:
             raise RateLimited(f"rate limit {self.rate.name!r} exceeded for this team", decision=decision)
         if stored.id != ticket.id:
             # Lost a race with an identical idempotency key: answer as the winner did.
-            return self._replay(stored, request_hash)
+            return self._replay(stored, ticket.request_hash)
         return MintResult(ticket=stored, upload=self.signer.sign_put(stored), rate=decision)
 
     def charge(self, team: Team) -> RateDecision:

@@ -218,8 +218,10 @@ class RedisBackend:
         self, tickets: Sequence[UploadTicket], bucket: str, policy: RatePolicy
     ) -> list[tuple[RateDecision, UploadTicket | None]]:
         """Many mints pipelined in one round trip; each is charged and created atomically."""
+        if len({ticket.team for ticket in tickets}) > 1:
+            raise ValueError("one batch covers one team's tickets")
         with _mapped_errors():
-            pipe = self.client.pipeline(transaction=False)
+            pipe = self._slot_pipeline(self._bucket_key(bucket))
             for ticket in tickets:
                 keys, args = self._create_args(ticket, bucket, policy)
                 self._create(keys=keys, args=args, client=pipe)
@@ -228,6 +230,17 @@ class RedisBackend:
                 (self._decision(reply, policy), self._created(ticket, reply))
                 for ticket, reply in zip(tickets, replies, strict=True)
             ]
+
+    def _slot_pipeline(self, key: str) -> Any:
+        """A pipeline that may run scripts: on a Cluster, the node serving ``key``'s slot.
+
+        redis-py refuses scripts in Cluster pipelines; a batch is one team, so every
+        key in it lives on that one node anyway.
+        """
+        if isinstance(self.client, redis.cluster.RedisCluster):
+            node = self.client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+            return self.client.get_redis_connection(node).pipeline(transaction=False)
+        return self.client.pipeline(transaction=False)
 
     @staticmethod
     def _decision(reply: Sequence[Any], policy: RatePolicy) -> RateDecision:
