@@ -16,6 +16,8 @@ def test_benchmarks_run_in_smoke_mode(tmp_path: Path) -> None:
         "mint (memory + HMAC)",
         "mint (SQLite)",
         "mint (PostgreSQL)",
+        "mint (Redis)",
+        "Redis limiter (ours, GCRA)",
         "HTTP mint (SQLite)",
         "HTTP mint (memory)",
     }

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import cast
 
 import attrs
 import redis
@@ -112,6 +113,11 @@ def start_single(directory: Path) -> RedisProcesses:
     return nodes
 
 
+def _cluster_state(port: int) -> object:
+    info = cast("dict[str, object]", redis.Redis(port=port).cluster("INFO"))
+    return info.get("cluster_state")
+
+
 def start_cluster(directory: Path, nodes: int = 3) -> RedisProcesses:
     """A Redis Cluster of ``nodes`` masters joined with ``redis-cli --cluster create``."""
     ports = [free_cluster_port() for _ in range(nodes)]
@@ -134,7 +140,7 @@ def start_cluster(directory: Path, nodes: int = 3) -> RedisProcesses:
             timeout=60,
         )
         deadline = time.monotonic() + 30
-        while not all(redis.Redis(port=port).cluster("INFO").get("cluster_state") == "ok" for port in ports):
+        while not all(_cluster_state(port) == "ok" for port in ports):
             if time.monotonic() > deadline:
                 raise RuntimeError("the Redis Cluster never reached cluster_state:ok")
             time.sleep(0.1)

@@ -20,6 +20,26 @@ _DAY_MS = 24 * 3600 * 1000
 Client = redis.Redis | redis.cluster.RedisCluster
 
 
+class _Lua:
+    """A script called by SHA, loaded on first ``NOSCRIPT`` (after a restart or failover too).
+
+    Leaner than redis-py's ``Script`` on the hot path; pipelines use ``script`` itself,
+    which loads scripts for the pipeline's connection.
+    """
+
+    def __init__(self, client: Client, source: str) -> None:
+        # Both client kinds register scripts alike; redis-py types only Redis' method.
+        self.script: Script = cast(Any, client).register_script(source)
+        self._client = client
+
+    def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        try:
+            return self._client.evalsha(self.script.sha, len(keys), *keys, *args)
+        except redis.exceptions.NoScriptError:
+            self._client.script_load(self.script.script)
+            return self._client.evalsha(self.script.sha, len(keys), *keys, *args)
+
+
 @contextmanager
 def _mapped_errors() -> Iterator[None]:
     """Driver errors end here: callers see ``StoreUnavailable`` (503), never redis-py's."""
@@ -42,10 +62,10 @@ class RedisBackend:
         self.client = client
         self._prefix = prefix
         self._grace_ms = grace_ms
-        self._acquire: Script = client.register_script(_scripts.ACQUIRE)
-        self._create: Script = client.register_script(_scripts.CREATE)
-        self._replace: Script = client.register_script(_scripts.REPLACE)
-        self._delete: Script = client.register_script(_scripts.DELETE)
+        self._acquire = _Lua(client, _scripts.ACQUIRE)
+        self._create = _Lua(client, _scripts.CREATE)
+        self._replace = _Lua(client, _scripts.REPLACE)
+        self._delete = _Lua(client, _scripts.DELETE)
 
     # -- keys -------------------------------------------------------------------
 
@@ -80,18 +100,12 @@ class RedisBackend:
             self._idempotency_key(ticket.team, ticket.idempotency_key or ""),
             self._expiry_key(ticket.team),
         ]
-        args: list[Any] = [
-            "1" if policy else "0",
-            policy.emission_interval_us if policy else 0,
-            policy.capacity_us if policy else 0,
-            encode(ticket),
-            ticket.expires_at // 1000 + self._grace_ms,
-            ticket.id,
-            ticket.expires_at,
-            "1" if ticket.idempotency_key is not None else "0",
-            self._grace_ms,
-        ]
-        return keys, args
+        charge = f"1 {policy.emission_interval_us} {policy.capacity_us}" if policy else "0 0 0"
+        numbers = (
+            f"{charge} {ticket.expires_at // 1000 + self._grace_ms} {ticket.expires_at} "
+            f"{0 if ticket.idempotency_key is None else 1} {self._grace_ms}"
+        )
+        return keys, [numbers, ticket.id, encode(ticket)]
 
     def _created(self, ticket: UploadTicket, reply: Sequence[Any]) -> UploadTicket | None:
         """The stored ticket after a CREATE reply (``None`` if the charge was refused)."""
@@ -120,7 +134,7 @@ class RedisBackend:
     def get(self, team: str, ticket_id: str) -> UploadTicket | None:
         """``team``'s ticket with this id, or ``None``."""
         with _mapped_errors():
-            data = self.client.hget(self._ticket_key(team, ticket_id), "d")
+            data = cast("str | None", self.client.hget(self._ticket_key(team, ticket_id), "d"))
         return None if data is None else decode(data)
 
     def get_many(self, team: str, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
@@ -224,7 +238,7 @@ class RedisBackend:
             pipe = self._slot_pipeline(self._bucket_key(bucket))
             for ticket in tickets:
                 keys, args = self._create_args(ticket, bucket, policy)
-                self._create(keys=keys, args=args, client=pipe)
+                self._create.script(keys=keys, args=args, client=pipe)
             replies = pipe.execute()
             return [
                 (self._decision(reply, policy), self._created(ticket, reply))

@@ -35,30 +35,37 @@ CREATE = (
     _CHARGE
     + """
 -- KEYS: bucket, ticket, idempotency key, team expiry index.
--- ARGV: charge (1/0), increment_us, capacity_us, ticket json, keep-until ms,
---       ticket id, expires_at µs, has idempotency key (1/0), grace ms.
+-- ARGV[1]: "charge increment_us capacity_us keep_until_ms expires_at_us has_idempotency grace_ms"
+--          (one string: each extra argument costs more to pack client-side than to parse here).
+-- ARGV[2]: ticket id. ARGV[3]: ticket json.
 -- Returns {tat, allowed, now, first ticket in the team's index (1/0), replayed id or ''}.
-if ARGV[8] == '1' then
+local n = {}
+for word in string.gmatch(ARGV[1], '%S+') do n[#n + 1] = tonumber(word) end
+local charging, increment, capacity, keep_until, expires_at, has_idempotency, grace =
+  n[1], n[2], n[3], n[4], n[5], n[6], n[7]
+if has_idempotency == 1 then
   local existing = redis.call('GET', KEYS[3])
   if existing then return {0, 1, 0, 0, existing} end
 end
 local decision = {0, 1, 0}
-if ARGV[1] == '1' then
-  decision = charge(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]))
+if charging == 1 then
+  decision = charge(KEYS[1], increment, capacity)
   if decision[2] == 0 then return {decision[1], 0, decision[3], 0, ''} end
 end
 -- Keep the ticket until its TTL plus the grace, and never less than the grace from
 -- Redis' own now: an app clock behind Redis must not make a new ticket vanish at once.
 local t = redis.call('TIME')
-local keep = string.format('%.0f', math.max(tonumber(ARGV[5]), tonumber(t[1]) * 1000 + tonumber(ARGV[9])))
-redis.call('HSET', KEYS[2], 'v', 0, 'd', ARGV[4])
+local keep = string.format('%.0f', math.max(keep_until, tonumber(t[1]) * 1000 + grace))
+redis.call('HSET', KEYS[2], 'v', 0, 'd', ARGV[3])
 redis.call('PEXPIREAT', KEYS[2], keep)
-if ARGV[8] == '1' then redis.call('SET', KEYS[3], ARGV[6], 'PXAT', keep) end
-redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
-redis.call('PEXPIREAT', KEYS[4], keep, 'GT')
-if redis.call('TTL', KEYS[4]) == -1 then redis.call('PEXPIREAT', KEYS[4], keep) end
-local first = redis.call('ZCARD', KEYS[4]) == 1 and 1 or 0
-return {decision[1], 1, decision[3], first, ''}
+if has_idempotency == 1 then redis.call('SET', KEYS[3], ARGV[2], 'PXAT', keep) end
+local first = redis.call('ZADD', KEYS[4], string.format('%.0f', expires_at), ARGV[2]) == 1
+  and redis.call('ZCARD', KEYS[4]) == 1
+-- The index lives as long as its longest-lived ticket.
+if redis.call('PEXPIREAT', KEYS[4], keep, 'GT') == 0 and redis.call('PTTL', KEYS[4]) == -1 then
+  redis.call('PEXPIREAT', KEYS[4], keep)
+end
+return {decision[1], 1, decision[3], first and 1 or 0, ''}
 """
 )
 

@@ -1,0 +1,102 @@
+"""Redis: mint next to a raw EVALSHA round trip, batched mint, and our limiter next to other libraries'.
+
+Everything runs against the same Redis server in the same run.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from typing import cast
+
+import redis
+from limits import RateLimitItemPerMinute, storage, strategies
+from throttled import RateLimiterType, RedisStore, Throttled, per_min
+
+from benchmarks._harness import Figure, side_by_side
+from upload_tickets import (
+    CHARACTERS_POST,
+    HmacSigner,
+    MemoryBlobStore,
+    MintRequest,
+    RateDecision,
+    RatePolicy,
+    SystemClock,
+    Team,
+    UploadTickets,
+)
+from upload_tickets_redis import open_backend
+
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+_UNLIMITED = RatePolicy(name="bench", limit=1_000_000, period_us=1_000_000, burst=10**9)
+_REQUEST = MintRequest(filename="front-portrait.jpg", extension="jpg", content_type="image/jpeg")
+_BATCH = 100
+
+
+def run(*, calls: int, rounds: int) -> list[Figure]:
+    """Measure the Redis figures."""
+    backend = open_backend(REDIS_URL, prefix="bench")
+    backend.clear()
+    service = UploadTickets(
+        store=backend,
+        limiter=backend,
+        signer=HmacSigner("http://127.0.0.1:8000/uploads", {"k1": b"b" * 32}, "k1"),
+        blobs=MemoryBlobStore(),
+        clock=SystemClock(),
+        rate=_UNLIMITED,
+    )
+    raw = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    sha = cast(str, raw.script_load("return 1"))
+    team = Team("bench")
+    figures = [
+        side_by_side(
+            "mint (Redis)",
+            lambda: service.mint(team, _REQUEST),
+            "raw EVALSHA round trip",
+            lambda: raw.evalsha(sha, 0),
+            calls=calls,
+            rounds=rounds,
+            target="<= 1.3",
+        ),
+        side_by_side(
+            f"mint_many x{_BATCH} (Redis), per mint",
+            lambda: service.mint_many(team, [_REQUEST] * _BATCH),
+            "one mint (Redis)",
+            lambda: [service.mint(team, _REQUEST) for _ in range(_BATCH)],
+            calls=max(1, calls // _BATCH),
+            rounds=rounds,
+            target="< 1 (pipelining wins)",
+        ),
+    ]
+    keys = (f"team-{n}" for n in itertools.count())
+    # The spec's policy on every limiter; each call hits a fresh key so none is refused.
+
+    def ours(key: str) -> RateDecision:
+        return backend.acquire(f"characters_post:{{{key}}}", CHARACTERS_POST)
+
+    throttled_gcra = Throttled(
+        using=RateLimiterType.GCRA.value, quota=per_min(30, burst=60), store=RedisStore(server=REDIS_URL)
+    )
+    limits_storage = storage.RedisStorage(REDIS_URL)
+    moving_window = strategies.MovingWindowRateLimiter(limits_storage)
+    fixed_window = strategies.FixedWindowRateLimiter(limits_storage)
+    item = RateLimitItemPerMinute(60)
+    for name, alternative in (
+        ("throttled-py GCRA", lambda: throttled_gcra.limit(next(keys))),
+        ("limits moving window", lambda: moving_window.hit(item, next(keys))),
+        ("limits fixed window", lambda: fixed_window.hit(item, next(keys))),
+    ):
+        figures.append(
+            side_by_side(
+                "Redis limiter (ours, GCRA)",
+                lambda: ours(next(keys)),
+                name,
+                alternative,
+                calls=calls,
+                rounds=rounds,
+                target="<= 1.0",
+            )
+        )
+    backend.clear()
+    backend.close()
+    return figures
