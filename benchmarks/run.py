@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import http_mint, mint_memory, mint_sql, redis_bench
+from benchmarks import http_mint, mint_memory, mint_sql, presign, redis_bench
 from benchmarks._harness import Figure
 
 
@@ -29,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         *mint_memory.run(calls=calls, rounds=rounds),
         *mint_sql.run(calls=calls // 4, rounds=rounds),
         *redis_bench.run(calls=calls // 4, rounds=rounds),
+        *presign.run(calls=calls // 4, rounds=rounds),
         http_mint.run(seconds=seconds, rounds=min(rounds, 3)),
         http_mint.run(seconds=seconds, rounds=min(rounds, 3), store_url="memory://", name="HTTP mint (memory)"),
     ]

@@ -1,0 +1,31 @@
+"""S3 presigned-PUT signer and S3 blob store for upload-tickets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from upload_tickets_s3._blobs import S3BlobStore, apply_lifecycle_rule, lifecycle_rule
+from upload_tickets_s3._location import S3Location
+from upload_tickets_s3._signer import CredentialsExpireTooSoon, S3Signer
+
+
+def s3_client(location: S3Location, **client_options: Any) -> Any:
+    """A boto3 S3 client addressing ``location`` the way the signer's URLs do."""
+    config = Config(signature_version="s3v4", s3={"addressing_style": location.addressing}, retries={"max_attempts": 3})
+    return boto3.client(
+        "s3", region_name=location.region, endpoint_url=location.endpoint_url, config=config, **client_options
+    )
+
+
+__all__ = [
+    "CredentialsExpireTooSoon",
+    "S3BlobStore",
+    "S3Location",
+    "S3Signer",
+    "apply_lifecycle_rule",
+    "lifecycle_rule",
+    "s3_client",
+]

@@ -1,0 +1,194 @@
+"""The full flow against s3rver with real HTTP PUTs; the blob-store and signer contracts on S3."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import io
+import os
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+import pytest
+from botocore.credentials import Credentials, RefreshableCredentials
+from botocore.validate import ParamValidator
+from PIL import Image
+
+from tests.s3.conftest import ACCESS_KEY, SECRET_KEY, S3Server
+from tests.support import TEAM_A
+from upload_tickets import (
+    ManualClock,
+    MemoryRateLimiter,
+    MemoryTicketStore,
+    MintRequest,
+    NotFound,
+    PayloadTooLarge,
+    State,
+    StoreUnavailable,
+    SystemClock,
+    TTLPolicy,
+    UnprocessableImage,
+    UploadTickets,
+)
+from upload_tickets.testing import BlobStoreContract, SignerContract, image_bytes, make_ticket
+from upload_tickets_s3 import (
+    CredentialsExpireTooSoon,
+    S3BlobStore,
+    S3Location,
+    S3Signer,
+    apply_lifecycle_rule,
+    lifecycle_rule,
+)
+
+PNG = MintRequest("front.png", "png", "image/png")
+CREDENTIALS = Credentials(ACCESS_KEY, SECRET_KEY)
+
+
+def _service(
+    s3rver: S3Server, *, clock: ManualClock | SystemClock | None = None, max_bytes: int = 1 << 20
+) -> UploadTickets:
+    clock = clock or SystemClock()
+    return UploadTickets(
+        store=MemoryTicketStore(),
+        limiter=MemoryRateLimiter(clock),
+        signer=S3Signer(s3rver.location, credentials=CREDENTIALS),
+        blobs=S3BlobStore(s3rver.client(), s3rver.location),
+        clock=clock,
+        ttl=TTLPolicy(max_upload_bytes=max_bytes),
+    )
+
+
+def _put(url: str, data: bytes, content_type: str = "image/png") -> httpx.Response:
+    return httpx.put(url, content=data, headers={"Content-Type": content_type})
+
+
+def test_full_flow_with_real_puts(s3rver: S3Server) -> None:
+    service = _service(s3rver)
+    minted = service.mint(TEAM_A, PNG)
+    assert minted.upload.headers == {"Content-Type": "image/png"}
+    assert _put(minted.upload.url, image_bytes("image/png")).status_code == 200
+    classified = service.classify(TEAM_A, minted.ticket.id)
+    assert classified.state is State.CLASSIFIED
+    assert classified.classification is not None
+    assert classified.classification.width == 8
+    character = service.consume(TEAM_A, [minted.ticket.id])
+    assert character.uploads[0].size == len(image_bytes("image/png"))
+
+
+def test_the_server_refuses_tampered_and_mistyped_puts(s3rver: S3Server) -> None:
+    minted = _service(s3rver).mint(TEAM_A, PNG)
+    url = minted.upload.url
+    signature = dict(parse_qsl(urlsplit(url).query))["X-Amz-Signature"]
+    tampered = url.replace(signature, ("0" if signature[0] != "0" else "1") + signature[1:])
+    assert _put(tampered, image_bytes("image/png")).status_code == 403
+    other_key = url.replace(minted.ticket.id, minted.ticket.id[:-1] + ("A" if minted.ticket.id[-1] != "A" else "B"))
+    assert _put(other_key, image_bytes("image/png")).status_code == 403
+    longer = url.replace("X-Amz-Expires=900", "X-Amz-Expires=9000")
+    assert _put(longer, image_bytes("image/png")).status_code == 403
+    assert _put(url, image_bytes("image/jpeg"), content_type="image/jpeg").status_code == 403
+    assert _put(url, image_bytes("image/png")).status_code == 200
+
+
+def test_the_server_refuses_an_expired_url(s3rver: S3Server) -> None:
+    # Minted 20 minutes ago: its 15-minute URL is dead, whatever the signature says.
+    clock = ManualClock(SystemClock().now_us() - 20 * 60 * 1_000_000)
+    minted = _service(s3rver, clock=clock).mint(TEAM_A, PNG)
+    response = _put(minted.upload.url, image_bytes("image/png"))
+    assert response.status_code == 403
+    assert b"expired" in response.content.lower()
+
+
+def test_oversize_and_wrong_bytes_are_refused_at_classify_and_consume(s3rver: S3Server) -> None:
+    service = _service(s3rver, max_bytes=1000)
+    big = service.mint(TEAM_A, PNG)
+    noisy = Image.frombytes("RGB", (200, 200), os.urandom(200 * 200 * 3))  # incompressible
+    buffer = io.BytesIO()
+    noisy.save(buffer, "PNG")
+    assert len(buffer.getvalue()) > 1000
+    assert _put(big.upload.url, buffer.getvalue()).status_code == 200  # S3 cannot cap a presigned PUT
+    with pytest.raises(PayloadTooLarge):
+        service.classify(TEAM_A, big.ticket.id)
+    with pytest.raises(PayloadTooLarge):
+        service.consume(TEAM_A, [big.ticket.id])
+    garbage = service.mint(TEAM_A, PNG)
+    assert _put(garbage.upload.url, b"not an image").status_code == 200
+    with pytest.raises(UnprocessableImage):
+        service.classify(TEAM_A, garbage.ticket.id)
+    assert service.get(TEAM_A, garbage.ticket.id).state is State.UPLOADED
+
+
+def test_sweep_deletes_the_objects(s3rver: S3Server) -> None:
+    clock = ManualClock(SystemClock().now_us())
+    service = _service(s3rver, clock=clock)
+    minted = service.mint(TEAM_A, PNG)
+    assert _put(minted.upload.url, image_bytes("image/png")).status_code == 200
+    clock.advance(24 * 3600 * 1_000_000)
+    assert service.sweep().blobs == 1
+    assert service.blobs.head(minted.ticket.blob_key) is None
+
+
+def test_credentials_expiring_before_the_url_refuse_the_mint(s3rver: S3Server) -> None:
+    def metadata(minutes: int) -> dict[str, str]:
+        expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(minutes=minutes)
+        return {"access_key": ACCESS_KEY, "secret_key": SECRET_KEY, "token": "t", "expiry_time": expiry.isoformat()}
+
+    for minutes, refused in ((5, True), (120, False)):
+        credentials = RefreshableCredentials.create_from_metadata(
+            metadata(minutes), refresh_using=functools.partial(metadata, minutes), method="test"
+        )
+        signer = S3Signer(s3rver.location, credentials=credentials)
+        ticket = make_ticket(now_us=SystemClock().now_us())
+        if refused:
+            with pytest.raises(CredentialsExpireTooSoon) as caught:
+                signer.sign_put(ticket)
+            assert caught.value.http_status == 503
+        else:
+            assert "X-Amz-Security-Token=t" in signer.sign_put(ticket).url
+
+
+def test_an_unreachable_endpoint_is_store_unavailable() -> None:
+    from upload_tickets_s3 import s3_client
+
+    location = S3Location(bucket="uploads", endpoint_url="http://127.0.0.1:1", addressing="path")
+    blobs = S3BlobStore(s3_client(location, aws_access_key_id="x", aws_secret_access_key="y"), location)
+    with pytest.raises(StoreUnavailable):
+        blobs.head("upl_anything")
+    with pytest.raises(StoreUnavailable):
+        blobs.open("upl_anything")
+
+
+def test_missing_objects(s3rver: S3Server) -> None:
+    blobs = S3BlobStore(s3rver.client(), s3rver.location)
+    assert blobs.head("upl_missing") is None
+    with pytest.raises(NotFound):
+        blobs.open("upl_missing")
+
+
+def test_lifecycle_rule_is_a_valid_s3_lifecycle_configuration(s3rver: S3Server) -> None:
+    rule = lifecycle_rule(s3rver.location, days=2)
+    assert rule["Filter"] == {"Prefix": "uploads/"}
+    assert rule["Expiration"] == {"Days": 2}
+    # s3rver does not implement lifecycle configuration, so the rule is checked against
+    # the S3 API model botocore validates requests with.
+    operation = s3rver.client().meta.service_model.operation_model("PutBucketLifecycleConfiguration")
+    report = ParamValidator().validate(
+        {"Bucket": "uploads", "LifecycleConfiguration": {"Rules": [rule]}}, operation.input_shape
+    )
+    assert not report.has_errors(), report.generate_report()
+
+
+def test_applying_the_rule_maps_server_refusals_to_store_unavailable(s3rver: S3Server) -> None:
+    with pytest.raises(StoreUnavailable, match="NotImplemented"):
+        apply_lifecycle_rule(s3rver.client(), s3rver.location, days=2)
+
+
+class TestS3BlobStore(BlobStoreContract):
+    @pytest.fixture
+    def blobs(self, s3rver: S3Server) -> S3BlobStore:
+        return S3BlobStore(s3rver.client(), s3rver.location)
+
+
+class TestS3Signer(SignerContract):
+    @pytest.fixture
+    def signer(self, s3rver: S3Server) -> S3Signer:
+        return S3Signer(s3rver.location, credentials=CREDENTIALS)
