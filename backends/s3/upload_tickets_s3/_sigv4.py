@@ -12,7 +12,6 @@ import functools
 import hashlib
 import hmac
 import time
-from typing import Any
 from urllib.parse import quote, urlsplit
 
 _SAFE = "-_.~"
@@ -28,7 +27,7 @@ def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
 
 
 @functools.lru_cache(maxsize=256)
-def _pads(key: bytes) -> tuple[Any, Any]:
+def _pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
     # HMAC's inner and outer states for a 32-byte key, hashed once per signing key.
     block = key.ljust(64, b"\0")
     return hashlib.sha256(block.translate(_IPAD)), hashlib.sha256(block.translate(_OPAD))
