@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from upload_tickets import (
+    BackendNotInstalled,
     FileBlobStore,
     HmacSigner,
     RatePolicy,
@@ -17,6 +18,7 @@ from upload_tickets import (
     backend_from_url,
 )
 from upload_tickets.http import HttpApi
+from upload_tickets.protocols import BlobStore, Signer
 from upload_tickets_server.keys import SqlTeamDirectory
 from upload_tickets_server.settings import Settings
 
@@ -41,16 +43,38 @@ def load_signing_keys(data_dir: Path) -> tuple[dict[str, bytes], str]:
     return keys, next(iter(keys))
 
 
+def _storage(settings: Settings) -> tuple[Signer, BlobStore]:
+    """S3 presigned PUTs when a bucket is configured, else this server as the upload host."""
+    if settings.s3_bucket is None:
+        keys, signing_kid = load_signing_keys(settings.data_dir)
+        signer = HmacSigner(settings.base_url + UPLOAD_PATH.rstrip("/"), keys, signing_kid)
+        return signer, FileBlobStore(settings.data_dir / "blobs")
+    try:
+        from upload_tickets_s3 import S3BlobStore, S3Location, S3Signer, s3_client
+    except ModuleNotFoundError as error:
+        raise BackendNotInstalled('--s3-bucket needs the S3 adapter: pip install "upload-tickets-s3"') from error
+    if settings.s3_addressing not in ("path", "virtual"):
+        raise ValueError(f"--s3-addressing is path or virtual, not {settings.s3_addressing!r}")
+    location = S3Location(
+        bucket=settings.s3_bucket,
+        region=settings.s3_region,
+        endpoint_url=settings.s3_endpoint,
+        addressing="path" if settings.s3_addressing == "path" else "virtual",
+        prefix=settings.s3_prefix,
+    )
+    return S3Signer(location), S3BlobStore(s3_client(location), location)
+
+
 def build(settings: Settings) -> tuple[HttpApi, SqlTeamDirectory]:
     """The HTTP API and the key directory ``serve`` runs."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     backend = backend_from_url(settings.effective_store_url, create=True)
-    keys, signing_kid = load_signing_keys(settings.data_dir)
+    signer, blobs = _storage(settings)
     service = UploadTickets(
         store=backend.store,
         limiter=backend.limiter,
-        signer=HmacSigner(settings.base_url + UPLOAD_PATH.rstrip("/"), keys, signing_kid),
-        blobs=FileBlobStore(settings.data_dir / "blobs"),
+        signer=signer,
+        blobs=blobs,
         clock=SystemClock(),
         ttl=TTLPolicy(
             upload_url_ttl_us=settings.upload_url_ttl_s * _S,

@@ -51,6 +51,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         burst=int(args.burst),
         max_upload_bytes=int(args.max_bytes),
         sweep_interval_s=float(args.sweep_interval),
+        s3_bucket=args.s3_bucket,
+        s3_endpoint=args.s3_endpoint,
+        s3_region=args.s3_region,
+        s3_prefix=args.s3_prefix,
+        s3_addressing=args.s3_addressing,
     )
 
 
@@ -76,6 +81,11 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     option("--burst", "burst", _DEFAULTS.burst, "burst size per team")
     option("--max-bytes", "max_bytes", _DEFAULTS.max_upload_bytes, "largest accepted upload, bytes")
     option("--sweep-interval", "sweep_interval", _DEFAULTS.sweep_interval_s, "seconds between evictions (0: never)")
+    option("--s3-bucket", "s3_bucket", None, "upload straight to this S3 bucket (credentials as for boto3)")
+    option("--s3-endpoint", "s3_endpoint", None, "S3-compatible endpoint URL (default: AWS)")
+    option("--s3-region", "s3_region", _DEFAULTS.s3_region, "S3 region")
+    option("--s3-prefix", "s3_prefix", _DEFAULTS.s3_prefix, "key prefix of uploaded objects")
+    option("--s3-addressing", "s3_addressing", _DEFAULTS.s3_addressing, "path or virtual")
 
 
 def serve(settings: Settings, log_level: str = "info") -> int:

@@ -26,6 +26,11 @@ class Settings:
     burst: int = 60
     max_upload_bytes: int = 20 * 1024 * 1024
     sweep_interval_s: float = 60.0
+    s3_bucket: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str = "us-east-1"
+    s3_prefix: str = "uploads/"
+    s3_addressing: str = "virtual"
 
     @property
     def base_url(self) -> str:
