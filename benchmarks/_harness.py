@@ -33,6 +33,14 @@ class Figure:
             f"ratio {self.ratio:5.2f}  (target {self.target})"
         )
 
+    def markdown(self) -> str:
+        """One row of the README table."""
+        s, b = self.subject_us, self.baseline_us
+        return (
+            f"| {self.name} | {statistics.median(s):.1f} µs ({min(s):.1f}-{max(s):.1f}) | {self.baseline_name} | "
+            f"{statistics.median(b):.1f} µs ({min(b):.1f}-{max(b):.1f}) | {self.ratio:.2f} | {self.target} |"
+        )
+
     def as_dict(self) -> dict[str, object]:
         """JSON form."""
         return {**attrs.asdict(self), "ratio": self.ratio}

@@ -59,9 +59,9 @@ def run(*, calls: int, rounds: int) -> list[Figure]:
             target="<= 1.3",
         ),
         side_by_side(
-            f"mint_many x{_BATCH} (Redis), per mint",
+            f"mint_many, {_BATCH} per call (Redis)",
             lambda: service.mint_many(team, [_REQUEST] * _BATCH),
-            "one mint (Redis)",
+            f"{_BATCH} single mints (Redis)",
             lambda: [service.mint(team, _REQUEST) for _ in range(_BATCH)],
             calls=max(1, calls // _BATCH),
             rounds=rounds,

@@ -17,6 +17,7 @@ def test_benchmarks_run_in_smoke_mode(tmp_path: Path) -> None:
         "mint (SQLite)",
         "mint (PostgreSQL)",
         "mint (Redis)",
+        "mint_many, 100 per call (Redis)",
         "presign PUT (ours)",
         "Redis limiter (ours, GCRA)",
         "HTTP mint (SQLite)",
