@@ -48,7 +48,9 @@ class Classification:
     pose: str
 
 
-@attrs.frozen
+# No __weakref__ slot: nothing takes weak references to tickets, and a million of them
+# in the memory store would pay 8 MB for it.
+@attrs.frozen(weakref_slot=False)
 class UploadTicket:
     """One minted upload: who owns it, what may be uploaded, and where it stands."""
 

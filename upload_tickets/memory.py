@@ -22,14 +22,21 @@ from upload_tickets._ratelimit import gcra
 from upload_tickets.clock import SystemClock
 from upload_tickets.protocols import Clock
 
+_MINUTE_US = 60_000_000
+
 
 class MemoryTicketStore:
-    """Tickets in a dict, with an expiry heap for the sweeper."""
+    """Tickets in a dict, with per-minute expiry buckets for the sweeper.
+
+    A bucket holds only ticket ids (one list slot each): a heap of ``(expires_at, id)``
+    tuples would cost ~80 bytes a ticket, a sixth of what the store holds per ticket.
+    """
 
     def __init__(self) -> None:
         self._tickets: dict[str, UploadTicket] = {}
         self._idempotency: dict[tuple[str, str], str] = {}
-        self._expiry: list[tuple[int, str]] = []
+        self._expiry: dict[int, list[str]] = {}
+        self._expiry_minutes: list[int] = []  # heap of the keys of _expiry
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -47,7 +54,12 @@ class MemoryTicketStore:
             if ticket.id in self._tickets:
                 raise ValueError(f"duplicate ticket id {ticket.id}")
             self._tickets[ticket.id] = ticket
-            heapq.heappush(self._expiry, (ticket.expires_at, ticket.id))
+            minute = ticket.expires_at // _MINUTE_US
+            bucket = self._expiry.get(minute)
+            if bucket is None:
+                bucket = self._expiry[minute] = []
+                heapq.heappush(self._expiry_minutes, minute)
+            bucket.append(ticket.id)
             return ticket
 
     def get(self, team: str, ticket_id: str) -> UploadTicket | None:
@@ -78,16 +90,25 @@ class MemoryTicketStore:
             return True
 
     def expired(self, now_us: int, limit: int) -> list[UploadTicket]:
-        """Tickets at or past their TTL, oldest first."""
+        """Tickets at or past their TTL, oldest minute first."""
         with self._lock:
             found: list[UploadTicket] = []
-            for expires_at, ticket_id in heapq.nsmallest(limit, self._expiry):
-                if expires_at > now_us:
-                    break
-                ticket = self._tickets.get(ticket_id)
-                if ticket is not None:
-                    found.append(ticket)
+            for minute in sorted(m for m in self._expiry_minutes if m <= now_us // _MINUTE_US):
+                bucket = self._expiry[minute]
+                # Ids of deleted tickets are dropped here, lazily, rather than searched for in delete().
+                bucket[:] = [ticket_id for ticket_id in bucket if ticket_id in self._tickets]
+                for ticket_id in bucket:
+                    ticket = self._tickets[ticket_id]
+                    if ticket.expires_at <= now_us:
+                        found.append(ticket)
+                        if len(found) >= limit:
+                            return found
+            self._drop_empty_buckets()
             return found
+
+    def _drop_empty_buckets(self) -> None:
+        while self._expiry_minutes and not self._expiry[self._expiry_minutes[0]]:
+            del self._expiry[heapq.heappop(self._expiry_minutes)]
 
     def delete(self, tickets: Sequence[UploadTicket]) -> int:
         """Delete the tickets that are still at the given versions."""
@@ -101,12 +122,6 @@ class MemoryTicketStore:
                 if ticket.idempotency_key is not None:
                     self._idempotency.pop((ticket.team, ticket.idempotency_key), None)
                 deleted += 1
-            # Drop heap entries of tickets that are gone, so the heap cannot outgrow the dict.
-            while self._expiry and self._expiry[0][1] not in self._tickets:
-                heapq.heappop(self._expiry)
-            if len(self._expiry) > 2 * len(self._tickets) + 64:
-                self._expiry = [(t.expires_at, t.id) for t in self._tickets.values()]
-                heapq.heapify(self._expiry)
             return deleted
 
 
