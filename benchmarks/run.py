@@ -14,7 +14,17 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import http_mint, mint_memory, mint_sql, presign, redis_bench
+from benchmarks import (
+    http_mint,
+    limiters_memory,
+    memory_per_ticket,
+    mint_memory,
+    mint_sql,
+    plot,
+    presign,
+    redis_bench,
+    scaling,
+)
 from benchmarks._harness import Figure
 
 
@@ -31,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
         *mint_sql.run(calls=calls // 4, rounds=rounds),
         *redis_bench.run(calls=calls // 4, rounds=rounds),
         *presign.run(calls=calls // 4, rounds=rounds),
+        *limiters_memory.run(calls=calls, rounds=rounds),
         http_mint.run(seconds=seconds, rounds=min(rounds, 3)),
         http_mint.run(seconds=seconds, rounds=min(rounds, 3), store_url="memory://", name="HTTP mint (memory)"),
     ]
@@ -41,14 +52,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"upload-tickets benchmarks, {machine}")
     for figure in figures:
         print(figure.row())
+    per_ticket = memory_per_ticket.bytes_per_ticket(20_000 if args.smoke else 1_000_000)
+    scaled = scaling.run(seconds=seconds, process_counts=(1, 2) if args.smoke else (1, 2, 4))
+    extra = [
+        f"Memory store: {per_ticket:.0f} bytes per ticket at {'20,000' if args.smoke else '1,000,000'} tickets "
+        "(target <= 400).",
+        *(
+            f"Mints per second with {', '.join(str(c) for c in series)} processes on {backend}: "
+            + ", ".join(f"{rate:,.0f}" for rate in series.values())
+            for backend, series in scaled.items()
+        ),
+    ]
+    print("\n".join(extra))
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps([f.as_dict() for f in figures], indent=2))
+    args.json.write_text(
+        json.dumps(
+            {"figures": [f.as_dict() for f in figures], "bytes_per_ticket": per_ticket, "scaling": scaled}, indent=2
+        )
+    )
+    plot_path = args.json.parent / "plot.png" if args.smoke else Path("benchmarks/plot.png")
+    plot.draw(figures, scaled, plot_path, f"upload-tickets, {machine}")
     if not args.smoke:
-        write_readme_table(Path("README.md"), figures, machine)
+        write_readme_table(Path("README.md"), figures, machine, extra)
     return 0
 
 
-def write_readme_table(readme: Path, figures: list[Figure], machine: str) -> None:
+def write_readme_table(readme: Path, figures: list[Figure], machine: str, extra: list[str]) -> None:
     """Replace the table between the benchmark markers in the README."""
     start, end = "<!-- benchmarks:start -->", "<!-- benchmarks:end -->"
     text = readme.read_text()
@@ -61,6 +90,10 @@ def write_readme_table(readme: Path, figures: list[Figure], machine: str) -> Non
         "| subject | cost | baseline | cost | ratio | target |",
         "| --- | --- | --- | --- | --- | --- |",
         *(figure.markdown() for figure in figures),
+        "",
+        *(f"- {line}" for line in extra),
+        "",
+        "![mint throughput and scaling](benchmarks/plot.png)",
     ]
     head, _, rest = text.partition(start)
     _, _, tail = rest.partition(end)

@@ -11,7 +11,11 @@ from benchmarks import run
 def test_benchmarks_run_in_smoke_mode(tmp_path: Path) -> None:
     out = tmp_path / "results.json"
     assert run.main(["--smoke", "--json", str(out)]) == 0
-    figures = json.loads(out.read_text())
+    results = json.loads(out.read_text())
+    figures = results["figures"]
+    assert 0 < results["bytes_per_ticket"] < 10_000
+    assert set(results["scaling"]) == {"Redis", "PostgreSQL"}
+    assert (tmp_path / "plot.png").stat().st_size > 10_000
     assert {f["name"] for f in figures} >= {
         "mint (memory + HMAC)",
         "mint (SQLite)",
@@ -22,5 +26,6 @@ def test_benchmarks_run_in_smoke_mode(tmp_path: Path) -> None:
         "Redis limiter (ours, GCRA)",
         "HTTP mint (SQLite)",
         "HTTP mint (memory)",
+        "memory limiter (ours, GCRA)",
     }
     assert all(f["ratio"] > 0 for f in figures)
