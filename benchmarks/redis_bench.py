@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
+from pathlib import Path
 from typing import cast
 
 import redis
+import redis.cluster
 from limits import RateLimitItemPerMinute, storage, strategies
 from pyrate_limiter import Duration, Limiter, Rate, RedisBucket
 from throttled import RateLimiterType, RedisStore, Throttled, per_min
@@ -26,7 +29,8 @@ from upload_tickets import (
     Team,
     UploadTickets,
 )
-from upload_tickets_redis import open_backend
+from upload_tickets_redis import RedisBackend, open_backend
+from upload_tickets_redis.testing import start_cluster
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
 _UNLIMITED = RatePolicy(name="bench", limit=1_000_000, period_us=1_000_000, burst=10**9)
@@ -34,11 +38,32 @@ _REQUEST = MintRequest(filename="front-portrait.jpg", extension="jpg", content_t
 _BATCH = 100
 
 
-def run(*, calls: int, rounds: int) -> list[Figure]:
-    """Measure the Redis figures."""
-    backend = open_backend(REDIS_URL, prefix="bench")
-    backend.clear()
-    service = UploadTickets(
+def _cluster_mint(calls: int, rounds: int) -> Figure:
+    """Mint on a 3-node Redis Cluster next to a raw EVALSHA on the same cluster."""
+    with tempfile.TemporaryDirectory() as directory:
+        cluster = start_cluster(Path(directory))
+        try:
+            backend = open_backend(cluster.cluster_url, prefix="bench")
+            service = _service(backend)
+            raw = redis.cluster.RedisCluster.from_url(cluster.cluster_url.replace("redis+cluster", "redis"))
+            sha = cast(str, raw.script_load("return 1"))
+            key = "{bench}:k"  # the raw call goes to the node serving the team's slot, like the mint
+            team = Team("bench")
+            return side_by_side(
+                "mint (Redis Cluster)",
+                lambda: service.mint(team, _REQUEST),
+                "raw EVALSHA round trip (Cluster)",
+                lambda: raw.evalsha(sha, 1, key),
+                calls=calls,
+                rounds=rounds,
+                target="<= 1.3",
+            )
+        finally:
+            cluster.stop()
+
+
+def _service(backend: RedisBackend) -> UploadTickets:
+    return UploadTickets(
         store=backend,
         limiter=backend,
         signer=HmacSigner("http://127.0.0.1:8000/uploads", {"k1": b"b" * 32}, "k1"),
@@ -46,6 +71,13 @@ def run(*, calls: int, rounds: int) -> list[Figure]:
         clock=SystemClock(),
         rate=_UNLIMITED,
     )
+
+
+def run(*, calls: int, rounds: int) -> list[Figure]:
+    """Measure the Redis figures."""
+    backend = open_backend(REDIS_URL, prefix="bench")
+    backend.clear()
+    service = _service(backend)
     raw = redis.Redis.from_url(REDIS_URL, decode_responses=True)
     sha = cast(str, raw.script_load("return 1"))
     team = Team("bench")
@@ -102,6 +134,7 @@ def run(*, calls: int, rounds: int) -> list[Figure]:
                 target="<= 1.0",
             )
         )
+    figures.append(_cluster_mint(calls, rounds))
     raw.delete("ut-bench-pyrate")
     backend.clear()
     backend.close()

@@ -21,6 +21,7 @@ def test_benchmarks_run_in_smoke_mode(tmp_path: Path) -> None:
         "mint (SQLite)",
         "mint (PostgreSQL)",
         "mint (Redis)",
+        "mint (Redis Cluster)",
         "mint_many, 100 per call (Redis)",
         "presign PUT (ours)",
         "Redis limiter (ours, GCRA)",

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.redis.servers import start_cluster
 from tests.services import REDIS_URL, require
 from upload_tickets_redis import RedisBackend, open_backend
+from upload_tickets_redis.testing import start_cluster
 
 TOPOLOGIES = ["single", "cluster"]
 

@@ -10,7 +10,6 @@ import attrs
 import pytest
 import redis
 
-from tests.redis.servers import RedisProcesses, start_single
 from tests.support import make_signer
 from upload_tickets import (
     MemoryBlobStore,
@@ -23,6 +22,7 @@ from upload_tickets import (
 )
 from upload_tickets.testing import make_ticket
 from upload_tickets_redis import open_backend
+from upload_tickets_redis.testing import RedisProcesses, start_single
 
 REQUEST = MintRequest("f.png", "png", "image/png")
 

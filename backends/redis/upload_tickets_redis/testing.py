@@ -1,4 +1,8 @@
-"""Redis servers the tests start themselves: a throwaway single node and a 3-node Cluster."""
+"""Throwaway Redis servers for tests and benchmarks: a single node, or a 3-node Cluster.
+
+They run the ``redis-server`` binary on free loopback ports, keep nothing on disk, and
+are stopped by PID by whoever started them.
+"""
 
 from __future__ import annotations
 
