@@ -8,6 +8,7 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only: no display on servers and CI
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 from benchmarks._harness import Figure
 
@@ -30,6 +31,8 @@ def draw(figures: list[Figure], scaling: dict[str, dict[int, float]], path: Path
     bars = left.barh(names[::-1], rates[::-1], color="#3b7dd8")
     left.bar_label(bars, labels=[f"{rate:,.0f}/s" for rate in rates[::-1]], padding=3, fontsize=8)
     left.set_xscale("log")
+    left.xaxis.set_minor_formatter(NullFormatter())
+    left.set_xlim(right=max(rates) * 4)  # room for the largest bar's label
     left.set_xlabel("mints per second, one process (log scale)")
     left.set_title("Mint throughput by backend")
     for backend, series in scaling.items():
