@@ -118,12 +118,7 @@ class UploadTickets:
             if existing is not None:
                 return self._replay(existing, request_hash)
         ticket = self._new_ticket(team, request, version, idempotency_key, request_hash)
-        if self._charging_store is not None:
-            decision, stored = self._charging_store.create_if_allowed(ticket, self._bucket(team), self.rate)
-        else:
-            decision = self.limiter.acquire(self._bucket(team), self.rate)
-            stored = self.store.create(ticket) if decision.allowed else None
-        return self._minted(ticket, decision, stored)
+        return self._minted(ticket, *self._charge_and_create(ticket, team))
 
     def mint_many(
         self, team: Team, requests: Sequence[MintRequest], *, api_version: str | None = None
@@ -137,13 +132,8 @@ class UploadTickets:
         tickets = [self._new_ticket(team, request, version, None, None) for request in requests]
         if self._charging_store is not None and isinstance(self.store, BatchChargingTicketStore):
             outcomes = self.store.create_many_if_allowed(tickets, self._bucket(team), self.rate)
-        elif self._charging_store is not None:
-            outcomes = [self._charging_store.create_if_allowed(t, self._bucket(team), self.rate) for t in tickets]
         else:
-            outcomes = []
-            for ticket in tickets:
-                decision = self.limiter.acquire(self._bucket(team), self.rate)
-                outcomes.append((decision, self.store.create(ticket) if decision.allowed else None))
+            outcomes = [self._charge_and_create(ticket, team) for ticket in tickets]
         results: list[MintResult | RateLimited] = []
         for ticket, (decision, stored) in zip(tickets, outcomes, strict=True):
             try:
@@ -151,6 +141,12 @@ class UploadTickets:
             except RateLimited as refused:
                 results.append(refused)
         return results
+
+    def _charge_and_create(self, ticket: UploadTicket, team: Team) -> tuple[RateDecision, UploadTicket | None]:
+        if self._charging_store is not None:
+            return self._charging_store.create_if_allowed(ticket, self._bucket(team), self.rate)
+        decision = self.limiter.acquire(self._bucket(team), self.rate)
+        return decision, self.store.create(ticket) if decision.allowed else None
 
     def _new_ticket(
         self, team: Team, request: MintRequest, version: str, idempotency_key: str | None, request_hash: str | None
