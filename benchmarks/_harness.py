@@ -8,6 +8,12 @@ from collections.abc import Callable
 
 import attrs
 
+from upload_tickets import HmacSigner, MemoryBlobStore, RatePolicy, SystemClock, UploadTickets
+from upload_tickets.protocols import Clock, RateLimiter, TicketStore
+
+# A bucket no benchmark can empty: the figures measure mints, not refusals.
+UNLIMITED = RatePolicy(name="bench", limit=1_000_000, period_us=1_000_000, burst=10**12)
+
 
 @attrs.frozen
 class Figure:
@@ -72,3 +78,15 @@ def side_by_side(
         baseline_us.append(per_call_us(baseline, calls))
         subject_us.append(per_call_us(subject, calls))
     return Figure(name, baseline_name, tuple(subject_us), tuple(baseline_us), target)
+
+
+def bench_service(store: TicketStore, limiter: RateLimiter, clock: Clock | None = None) -> UploadTickets:
+    """A service on ``store``/``limiter`` with a local HMAC signer and an unlimited bucket."""
+    return UploadTickets(
+        store=store,
+        limiter=limiter,
+        signer=HmacSigner("http://127.0.0.1:8000/uploads", {"k1": b"benchmark-secret-benchmark-secret"}, "k1"),
+        blobs=MemoryBlobStore(),
+        clock=clock or SystemClock(),
+        rate=UNLIMITED,
+    )

@@ -5,19 +5,14 @@ from __future__ import annotations
 import gc
 import tracemalloc
 
+from benchmarks._harness import bench_service
 from upload_tickets import (
-    HmacSigner,
     ManualClock,
-    MemoryBlobStore,
     MemoryRateLimiter,
     MemoryTicketStore,
     MintRequest,
-    RatePolicy,
     Team,
-    UploadTickets,
 )
-
-_UNLIMITED = RatePolicy(name="bench", limit=1_000_000, period_us=1_000_000, burst=10**12)
 
 
 def bytes_per_ticket(tickets: int) -> float:
@@ -28,14 +23,7 @@ def bytes_per_ticket(tickets: int) -> float:
     """
     clock = ManualClock()
     store = MemoryTicketStore()
-    service = UploadTickets(
-        store=store,
-        limiter=MemoryRateLimiter(clock),
-        signer=HmacSigner("http://127.0.0.1:8000/uploads", {"k1": b"m" * 32}, "k1"),
-        blobs=MemoryBlobStore(),
-        clock=clock,
-        rate=_UNLIMITED,
-    )
+    service = bench_service(store, MemoryRateLimiter(clock), clock)
     teams = [Team(f"team-{n}") for n in range(100)]
     requests = [MintRequest(f"front-{n}.jpg", "jpg", "image/jpeg") for n in range(10)]
     spacing_us = service.ttl.ticket_ttl_us // tickets

@@ -7,21 +7,16 @@ import hmac
 import attrs
 from ulid import ULID
 
-from benchmarks._harness import Figure, side_by_side
+from benchmarks._harness import Figure, bench_service, side_by_side
 from upload_tickets import (
-    HmacSigner,
-    MemoryBlobStore,
     MemoryRateLimiter,
     MemoryTicketStore,
     MintRequest,
-    RatePolicy,
     SystemClock,
     Team,
-    UploadTickets,
 )
 
 _KEY = b"benchmark-secret-benchmark-secret"
-_UNLIMITED = RatePolicy(name="bench", limit=1_000_000, period_us=1_000_000, burst=10**9)
 
 
 @attrs.frozen
@@ -38,14 +33,7 @@ def _floor(clock: SystemClock) -> _FloorTicket:
 def run(*, calls: int, rounds: int) -> list[Figure]:
     """Measure mint against its floor."""
     clock = SystemClock()
-    service = UploadTickets(
-        store=MemoryTicketStore(),
-        limiter=MemoryRateLimiter(clock),
-        signer=HmacSigner("http://127.0.0.1:8000/uploads", {"k1": _KEY}, "k1"),
-        blobs=MemoryBlobStore(),
-        clock=clock,
-        rate=_UNLIMITED,
-    )
+    service = bench_service(MemoryTicketStore(), MemoryRateLimiter(clock), clock)
     team = Team("bench")
     request = MintRequest(filename="front-portrait.jpg", extension="jpg", content_type="image/jpeg")
     figure = side_by_side(

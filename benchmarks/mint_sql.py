@@ -17,14 +17,13 @@ from pathlib import Path
 import psycopg
 import sqlalchemy as sa
 
-from benchmarks._harness import Figure, side_by_side
-from upload_tickets import HmacSigner, MemoryBlobStore, MintRequest, RatePolicy, SystemClock, Team, UploadTickets
+from benchmarks._harness import Figure, bench_service, side_by_side
+from upload_tickets import MintRequest, Team, UploadTickets
 from upload_tickets.testing import make_ticket
 from upload_tickets_sql import metadata, open_backend
 from upload_tickets_sql._schema import ticket_to_row
 
 POSTGRES_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-_UNLIMITED = RatePolicy(name="bench", limit=1_000_000, period_us=1_000_000, burst=10**9)
 _REQUEST = MintRequest(filename="front-portrait.jpg", extension="jpg", content_type="image/jpeg")
 _COLUMNS = tuple(ticket_to_row(make_ticket()))
 _INSERT = f"INSERT INTO upload_tickets ({', '.join(_COLUMNS)}) VALUES ({', '.join(['%s'] * len(_COLUMNS))})"
@@ -34,14 +33,7 @@ def _service(url: str) -> tuple[UploadTickets, Callable[[], None]]:
     backend = open_backend(url)
     metadata.drop_all(backend.engine)
     backend.create_tables()
-    service = UploadTickets(
-        store=backend,
-        limiter=backend,
-        signer=HmacSigner("http://127.0.0.1:8000/uploads", {"k1": b"b" * 32}, "k1"),
-        blobs=MemoryBlobStore(),
-        clock=SystemClock(),
-        rate=_UNLIMITED,
-    )
+    service = bench_service(backend, backend)
     return service, backend.dispose
 
 

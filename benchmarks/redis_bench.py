@@ -17,15 +17,11 @@ from limits import RateLimitItemPerMinute, storage, strategies
 from pyrate_limiter import Duration, Limiter, Rate, RedisBucket
 from throttled import RateLimiterType, RedisStore, Throttled, per_min
 
-from benchmarks._harness import Figure, side_by_side
+from benchmarks._harness import Figure, bench_service, side_by_side
 from upload_tickets import (
     CHARACTERS_POST,
-    HmacSigner,
-    MemoryBlobStore,
     MintRequest,
     RateDecision,
-    RatePolicy,
-    SystemClock,
     Team,
     UploadTickets,
 )
@@ -33,7 +29,6 @@ from upload_tickets_redis import RedisBackend, open_backend
 from upload_tickets_redis.testing import start_cluster
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-_UNLIMITED = RatePolicy(name="bench", limit=1_000_000, period_us=1_000_000, burst=10**9)
 _REQUEST = MintRequest(filename="front-portrait.jpg", extension="jpg", content_type="image/jpeg")
 _BATCH = 100
 
@@ -63,14 +58,7 @@ def _cluster_mint(calls: int, rounds: int) -> Figure:
 
 
 def _service(backend: RedisBackend) -> UploadTickets:
-    return UploadTickets(
-        store=backend,
-        limiter=backend,
-        signer=HmacSigner("http://127.0.0.1:8000/uploads", {"k1": b"b" * 32}, "k1"),
-        blobs=MemoryBlobStore(),
-        clock=SystemClock(),
-        rate=_UNLIMITED,
-    )
+    return bench_service(backend, backend)
 
 
 def run(*, calls: int, rounds: int) -> list[Figure]:

@@ -8,25 +8,18 @@ import time
 import uuid
 from multiprocessing.synchronize import Barrier
 
-from upload_tickets import HmacSigner, MemoryBlobStore, MintRequest, RatePolicy, SystemClock, Team, UploadTickets
+from benchmarks._harness import bench_service
+from upload_tickets import MintRequest, Team
 from upload_tickets.registry import backend_from_url
 
 POSTGRES_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-_UNLIMITED = RatePolicy(name="bench", limit=1_000_000, period_us=1_000_000, burst=10**12)
 _spawn = multiprocessing.get_context("spawn")
 
 
 def _worker(url: str, seconds: float, barrier: Barrier, results: multiprocessing.Queue[int]) -> None:
     backend = backend_from_url(url, create=True)
-    service = UploadTickets(
-        store=backend.store,
-        limiter=backend.limiter,
-        signer=HmacSigner("http://127.0.0.1:8000/uploads", {"k1": b"s" * 32}, "k1"),
-        blobs=MemoryBlobStore(),
-        clock=SystemClock(),
-        rate=_UNLIMITED,
-    )
+    service = bench_service(backend.store, backend.limiter)
     team, request = Team(f"scale-{uuid.uuid4().hex[:8]}"), MintRequest("f.png", "png", "image/png")
     service.mint(team, request)
     barrier.wait()

@@ -25,6 +25,7 @@ from upload_tickets._errors import (
     UploadTicketsError,
     UploadUrlExpired,
 )
+from upload_tickets._io import read_capped
 from upload_tickets._lifecycle import Event
 from upload_tickets._models import (
     BlobInfo,
@@ -106,5 +107,6 @@ __all__ = [
     "decision_after_charge",
     "gcra",
     "parse_mint_request",
+    "read_capped",
     "store_from_url",
 ]

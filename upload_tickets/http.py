@@ -25,6 +25,7 @@ from upload_tickets._errors import (
     Unauthenticated,
     UploadTicketsError,
 )
+from upload_tickets._io import read_capped
 from upload_tickets._models import RateDecision, Team, UploadTicket
 from upload_tickets._policy import RatePolicy
 from upload_tickets.protocols import TeamDirectory
@@ -136,7 +137,7 @@ class HttpApi:
             chunks = [body] if isinstance(body, bytes) else body
             return self.put_upload(path[len(self.upload_path) :], query, headers, chunks)
         if not isinstance(body, bytes):
-            body = _read_capped(body)
+            body = read_capped(body, MAX_JSON_BODY, "JSON body")
         if method == "POST" and path == "/v1/characters/uploads/init":
             return self.init_upload(headers, body)
         if method == "POST" and path == "/v1/characters/uploads/classify":
@@ -240,12 +241,3 @@ def _decode(body: bytes) -> dict[str, object]:
     if len(body) > MAX_JSON_BODY:
         raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BODY} bytes")
     return _rules.decode_json_object(body)
-
-
-def _read_capped(chunks: Iterable[bytes]) -> bytes:
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > MAX_JSON_BODY:
-            raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BODY} bytes")
-    return bytes(buffer)

@@ -15,7 +15,8 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from typing import BinaryIO
 
-from upload_tickets._errors import NotFound, PayloadTooLarge
+from upload_tickets._errors import NotFound
+from upload_tickets._io import read_capped
 from upload_tickets._models import BlobInfo, RateDecision, Team, UploadTicket
 from upload_tickets._policy import RatePolicy
 from upload_tickets._ratelimit import gcra
@@ -162,14 +163,10 @@ class MemoryBlobStore:
 
     def put(self, key: str, chunks: Iterable[bytes], *, max_bytes: int, content_type: str) -> int:
         """Store the bytes; nothing is stored if they exceed ``max_bytes``."""
-        buffer = bytearray()
-        for chunk in chunks:
-            buffer += chunk
-            if len(buffer) > max_bytes:
-                raise PayloadTooLarge(f"upload exceeds {max_bytes} bytes")
+        data = read_capped(chunks, max_bytes)
         with self._lock:
-            self._blobs[key] = (bytes(buffer), content_type)
-        return len(buffer)
+            self._blobs[key] = (data, content_type)
+        return len(data)
 
     def head(self, key: str) -> BlobInfo | None:
         """Size and type of the blob, or ``None``."""

@@ -3,6 +3,7 @@
 - :class:`TicketStoreContract`, :class:`RateLimiterContract`, :class:`SignerContract`,
   :class:`VerifyingSignerContract`, :class:`BlobStoreContract`: subclass, give the fixture.
 - :func:`service_state_machine`: a Hypothesis state machine over the whole service.
+- :func:`consume_race`, :func:`bucket_hammer`: races between OS processes.
 """
 
 from upload_tickets.testing._fixtures import START_US, image_bytes, make_ticket, new_ticket_id
@@ -13,6 +14,7 @@ from upload_tickets.testing.contracts import (
     TicketStoreContract,
     VerifyingSignerContract,
 )
+from upload_tickets.testing.races import bucket_hammer, consume_race
 from upload_tickets.testing.state_machine import service_state_machine
 
 __all__ = [
@@ -22,6 +24,8 @@ __all__ = [
     "SignerContract",
     "TicketStoreContract",
     "VerifyingSignerContract",
+    "bucket_hammer",
+    "consume_race",
     "image_bytes",
     "make_ticket",
     "new_ticket_id",

@@ -9,7 +9,7 @@ from typing import Any, BinaryIO
 
 import botocore.exceptions
 
-from upload_tickets import BlobInfo, NotFound, PayloadTooLarge, StoreUnavailable
+from upload_tickets import BlobInfo, NotFound, StoreUnavailable, read_capped
 from upload_tickets_s3._location import S3Location
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
@@ -37,19 +37,12 @@ class S3BlobStore:
 
     def put(self, key: str, chunks: Iterable[bytes], *, max_bytes: int, content_type: str) -> int:
         """Upload through the API (clients normally PUT to a presigned URL instead)."""
-        buffer = bytearray()
-        for chunk in chunks:
-            buffer += chunk
-            if len(buffer) > max_bytes:
-                raise PayloadTooLarge(f"upload exceeds {max_bytes} bytes")
+        data = read_capped(chunks, max_bytes)
         with _mapped_errors():
             self.client.put_object(
-                Bucket=self.location.bucket,
-                Key=self.location.object_key(key),
-                Body=bytes(buffer),
-                ContentType=content_type,
+                Bucket=self.location.bucket, Key=self.location.object_key(key), Body=data, ContentType=content_type
             )
-        return len(buffer)
+        return len(data)
 
     def head(self, key: str) -> BlobInfo | None:
         """Size and Content-Type S3 stored, or ``None``: how a direct upload is confirmed."""

@@ -1,0 +1,150 @@
+"""Races between OS processes, for any backend: one consume winner, no over-admission.
+
+``open_backend`` must be importable by child processes (a module-level function, or a
+``functools.partial`` of one), because workers are spawned, not forked. It returns an
+object that is both the ticket store and the rate limiter, as backends opened by URL are;
+the harness closes what it opened with its ``dispose()`` or ``close()`` method, if any.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from multiprocessing.synchronize import Barrier
+from typing import Any
+
+import attrs
+
+from upload_tickets._errors import AlreadyConsumed, RateLimited
+from upload_tickets._models import MintRequest, State, Team
+from upload_tickets._policy import CHARACTERS_POST
+from upload_tickets.clock import SystemClock
+from upload_tickets.memory import MemoryBlobStore
+from upload_tickets.service import UploadTickets
+from upload_tickets.signing import HmacSigner
+from upload_tickets.testing._fixtures import make_ticket
+
+OpenBackend = Callable[[], Any]
+_spawn = multiprocessing.get_context("spawn")
+
+
+class _SkewedClock:
+    """The system clock off by a fixed amount: an app server with a wrong clock."""
+
+    def __init__(self, skew_us: int) -> None:
+        self._skew = skew_us
+
+    def now_us(self) -> int:
+        return time.time_ns() // 1000 + self._skew
+
+
+def _service(open_backend: OpenBackend, skew_us: int = 0) -> UploadTickets:
+    backend = open_backend()
+    return UploadTickets(
+        store=backend,
+        limiter=backend,
+        signer=HmacSigner("http://127.0.0.1/uploads", {"race": b"r" * 32}, "race"),
+        blobs=MemoryBlobStore(),
+        clock=_SkewedClock(skew_us),
+    )
+
+
+def _consumer(
+    open_backend: OpenBackend,
+    jobs: multiprocessing.Queue[list[str] | None],
+    results: multiprocessing.Queue[str],
+    barrier: Barrier,
+) -> None:
+    service = _service(open_backend)
+    while (ids := jobs.get()) is not None:
+        barrier.wait()
+        try:
+            results.put(service.consume(Team("racers"), ids).id)
+        except AlreadyConsumed:
+            results.put("lost")
+        except Exception as error:
+            results.put(f"error: {error!r}")
+
+
+def consume_race(open_backend: OpenBackend, *, workers: int = 8, rounds: int = 15) -> None:
+    """``workers`` processes consume the same 6 uploaded tickets, ``rounds`` times: one wins each round."""
+    store = open_backend()
+    jobs: list[multiprocessing.Queue[list[str] | None]] = [_spawn.Queue() for _ in range(workers)]
+    results: multiprocessing.Queue[str] = _spawn.Queue()
+    barrier = _spawn.Barrier(workers)
+    processes = [_spawn.Process(target=_consumer, args=(open_backend, q, results, barrier)) for q in jobs]
+    for process in processes:
+        process.start()
+    try:
+        now = SystemClock().now_us()
+        for _ in range(rounds):
+            tickets = [
+                attrs.evolve(make_ticket(team="racers", now_us=now), state=State.UPLOADED, size=10) for _ in range(6)
+            ]
+            for ticket in tickets:
+                store.create(ticket)
+            ids = [t.id for t in tickets]
+            for queue in jobs:
+                queue.put(ids)
+            outcomes = [results.get(timeout=60) for _ in range(workers)]
+            winners = [o for o in outcomes if o.startswith("chr_")]
+            assert len(winners) == 1, outcomes
+            assert outcomes.count("lost") == workers - 1, outcomes
+            owners = {t.character_id for t in store.get_many("racers", ids) if t is not None}
+            assert owners == {winners[0]}, owners
+    finally:
+        for queue in jobs:
+            queue.put(None)
+        for process in processes:
+            process.join(timeout=30)
+        _close(store)
+    assert all(process.exitcode == 0 for process in processes)
+
+
+def _close(backend: Any) -> None:
+    for name in ("dispose", "close"):
+        method = getattr(backend, name, None)
+        if callable(method):
+            method()
+            return
+
+
+def _minter(
+    open_backend: OpenBackend, skew_us: int, calls: int, barrier: Barrier, results: multiprocessing.Queue[int]
+) -> None:
+    service = _service(open_backend, skew_us)
+    request = MintRequest("f.png", "png", "image/png")
+    barrier.wait()
+    admitted = 0
+    for _ in range(calls):
+        try:
+            service.mint(Team("hammered"), request)
+            admitted += 1
+        except RateLimited:
+            pass
+    results.put(admitted)
+    _close(service.store)
+
+
+def bucket_hammer(open_backend: OpenBackend, *, skews_us: Sequence[int] = (0,) * 8, calls: int = 40) -> None:
+    """One process per skew mints for one team as fast as it can; admissions never beat the bucket.
+
+    The spec's bucket admits at most 60 + elapsed / 2 s, whatever the app servers' clocks say.
+    """
+    results: multiprocessing.Queue[int] = _spawn.Queue()
+    barrier = _spawn.Barrier(len(skews_us) + 1)
+    processes = [
+        _spawn.Process(target=_minter, args=(open_backend, skew, calls, barrier, results)) for skew in skews_us
+    ]
+    for process in processes:
+        process.start()
+    # Timed from before the start signal, so every admission falls inside the window.
+    started = time.monotonic()
+    barrier.wait()
+    admitted = sum(results.get(timeout=120) for _ in processes)
+    elapsed = time.monotonic() - started
+    for process in processes:
+        process.join(timeout=30)
+    interval_s = CHARACTERS_POST.emission_interval_us / 1_000_000
+    assert CHARACTERS_POST.burst <= admitted <= CHARACTERS_POST.burst + int(elapsed / interval_s), (admitted, elapsed)
