@@ -1,4 +1,9 @@
-"""HTTP mint throughput (uvicorn, embedded defaults) next to a trivial Starlette endpoint served the same way."""
+"""HTTP mint throughput next to a trivial Starlette endpoint served the same way.
+
+Both run under uvicorn with whatever it finds installed: the server depends on
+``uvicorn[standard]``, so httptools and uvloop. That stack makes the trivial endpoint
+2.6x faster and ours 1.6x faster, so it lowers the ratio while raising our throughput.
+"""
 
 from __future__ import annotations
 
