@@ -14,7 +14,8 @@ async def _connection(host: str, port: int, request: bytes, deadline: float, sta
     reader, writer = await asyncio.open_connection(host, port)
     done = 0
     try:
-        while time.perf_counter() < deadline:
+        # At least one request per connection, however short the window.
+        while done == 0 or time.perf_counter() < deadline:
             writer.write(request)
             head = await reader.readuntil(b"\r\n\r\n")
             status = int(head[9:12])

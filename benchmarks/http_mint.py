@@ -96,6 +96,9 @@ def run(*, seconds: float, rounds: int, store_url: str | None = None, name: str 
         subject_rps: list[float] = []
         baseline_rps: list[float] = []
         with _serving(serve, ours), _serving(baseline, trivial):
+            # Warm both servers (first connections, first store calls) before timing.
+            for port in (trivial, ours):
+                requests_per_second("127.0.0.1", port, request, connections=8, seconds=0.1)
             for _ in range(rounds):
                 for port, sink in ((trivial, baseline_rps), (ours, subject_rps)):
                     rps, statuses = requests_per_second("127.0.0.1", port, request, connections=8, seconds=seconds)
