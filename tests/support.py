@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from urllib.parse import urlsplit
+
+from hypothesis import settings
 
 from upload_tickets import (
     HmacSigner,
@@ -13,10 +16,11 @@ from upload_tickets import (
     MemoryTeamDirectory,
     MemoryTicketStore,
     Team,
+    TTLPolicy,
     UploadTickets,
 )
 from upload_tickets.http import HttpApi, HttpResponse
-from upload_tickets.testing import START_US
+from upload_tickets.testing import START_US, service_state_machine
 
 API_KEY_A = "al_live_team_a_key_0001"
 API_KEY_B = "al_live_team_b_key_0002"
@@ -74,3 +78,26 @@ def put(api: HttpApi, upload_url: object, data: bytes, content_type: str | None 
     url = urlsplit(upload_url)
     headers = {} if content_type is None else {"content-type": content_type}
     return api.handle("PUT", url.path, url.query, headers, data)
+
+
+def run_state_machine(backend: Any) -> None:
+    """Run the exported state machine (200 examples x 50 steps) on a backend that is store and limiter.
+
+    The backend's tables or keys are emptied before each example (it must have ``clear()``);
+    its limiter keeps its own clock, so rate-limit refusals are allowed but not predicted.
+    """
+
+    def make_service(clock: ManualClock) -> UploadTickets:
+        backend.clear()
+        return UploadTickets(
+            store=backend,
+            limiter=backend,
+            signer=make_signer(),
+            blobs=MemoryBlobStore(),
+            clock=clock,
+            ttl=TTLPolicy(max_upload_bytes=4096),
+        )
+
+    machine = service_state_machine(make_service, exact_rate_limit=False)
+    machine.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)
+    machine.TestCase("runTest").runTest()

@@ -5,12 +5,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from hypothesis import settings
 
 from tests.services import REDIS_URL, require
-from tests.support import make_signer
-from upload_tickets import ManualClock, MemoryBlobStore, TTLPolicy, UploadTickets
-from upload_tickets.testing import RateLimiterContract, TicketStoreContract, service_state_machine
+from tests.support import run_state_machine
+from upload_tickets.testing import RateLimiterContract, TicketStoreContract
 from upload_tickets_redis import RedisBackend, open_backend
 
 
@@ -31,21 +29,8 @@ def test_service_state_machine(topology: str, request: pytest.FixtureRequest) ->
     url = require(REDIS_URL, "redis") if topology == "single" else request.getfixturevalue("cluster_url")
     backend = open_backend(url, prefix=f"machine-{uuid.uuid4().hex[:8]}")
 
-    def make_service(clock: ManualClock) -> UploadTickets:
-        backend.clear()
-        return UploadTickets(
-            store=backend,
-            limiter=backend,
-            signer=make_signer(),
-            blobs=MemoryBlobStore(),
-            clock=clock,
-            ttl=TTLPolicy(max_upload_bytes=4096),
-        )
-
-    machine = service_state_machine(make_service, exact_rate_limit=False)
-    machine.TestCase.settings = settings(max_examples=200, stateful_step_count=50, deadline=None)
     try:
-        machine.TestCase("runTest").runTest()
+        run_state_machine(backend)
     finally:
         backend.clear()
         backend.close()
