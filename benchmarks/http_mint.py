@@ -8,80 +8,23 @@ Both run under uvicorn with whatever it finds installed: the server depends on
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-import httpx
 
 from benchmarks._harness import Figure
 from benchmarks._http_load import post_json, requests_per_second
+from benchmarks._server import create_key, free_port, serve_command, serving
 
 _PATH = "/v1/characters/uploads/init"
 _BODY = json.dumps({"filename": "front.png", "extension": "png", "content_type": "image/png"}).encode()
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-@contextmanager
-def _serving(command: list[str], port: int) -> Iterator[None]:
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"{command} did not start") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
 def run(*, seconds: float, rounds: int, store_url: str | None = None, name: str = "HTTP mint (SQLite)") -> Figure:
     """Requests per second of our mint and of the trivial endpoint, alternating rounds."""
     with tempfile.TemporaryDirectory() as data_dir:
-        ours, trivial = _free_port(), _free_port()
-        cli = [sys.executable, "-m", "upload_tickets_server.cli"]
-        subprocess.run(
-            [*cli, "keys", "create", "--team", "bench", "--data-dir", data_dir], check=True, capture_output=True
-        )
-        key = subprocess.run(
-            [*cli, "keys", "create", "--team", "bench", "--data-dir", data_dir],
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        serve = [
-            *cli,
-            "serve",
-            "--port",
-            str(ours),
-            "--data-dir",
-            data_dir,
-            "--log-level",
-            "warning",
-            "--rate",
-            "60000000",
-            "--burst",
-            "1000000000",
-            "--sweep-interval",
-            "0",
-        ]
-        if store_url:
-            serve += ["--store-url", store_url]
+        ours, trivial = free_port(), free_port()
+        key = create_key(data_dir)
+        serve = serve_command(data_dir, ours, store_url)
         baseline = [
             sys.executable,
             "-m",
@@ -95,7 +38,7 @@ def run(*, seconds: float, rounds: int, store_url: str | None = None, name: str 
         request = post_json(_PATH, _BODY, {"X-Api-Key": key})
         subject_rps: list[float] = []
         baseline_rps: list[float] = []
-        with _serving(serve, ours), _serving(baseline, trivial):
+        with serving(serve, ours), serving(baseline, trivial):
             # Warm both servers (first connections, first store calls) before timing.
             for port in (trivial, ours):
                 requests_per_second("127.0.0.1", port, request, connections=8, seconds=0.1)

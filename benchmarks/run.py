@@ -24,8 +24,10 @@ from benchmarks import (
     presign,
     redis_bench,
     scaling,
+    stalled_uploads,
 )
 from benchmarks._harness import Figure
+from benchmarks.redis_bench import REDIS_URL
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     calls, rounds = (50, 2) if args.smoke else (20_000, 7)
     seconds = 0.2 if args.smoke else 3.0
+    stalled = 20 if args.smoke else 200
     figures: list[Figure] = [
         *mint_memory.run(calls=calls, rounds=rounds),
         *mint_sql.run(calls=calls // 4, rounds=rounds),
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         *limiters_memory.run(calls=calls, rounds=rounds),
         http_mint.run(seconds=seconds, rounds=min(rounds, 3)),
         http_mint.run(seconds=seconds, rounds=min(rounds, 3), store_url="memory://", name="HTTP mint (memory)"),
+        *stalled_uploads.run(stalled=stalled, rounds=min(rounds, 3), store="SQLite", store_url=None),
+        *stalled_uploads.run(stalled=stalled, rounds=min(rounds, 3), store="Redis", store_url=REDIS_URL),
     ]
     machine = (
         f"{datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} cores, {platform.machine()}, "

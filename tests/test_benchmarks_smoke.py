@@ -27,6 +27,8 @@ def test_benchmarks_run_in_smoke_mode(tmp_path: Path) -> None:
         "Redis limiter (ours, GCRA)",
         "HTTP mint (SQLite)",
         "HTTP mint (memory)",
+        "mint with 20 stalled PUTs (Redis)",
+        "classify with 20 stalled PUTs (SQLite)",
         "memory limiter (ours, GCRA)",
     }
     assert all(f["ratio"] > 0 for f in figures)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from tests.support import API_KEY_A, API_KEY_B, mint, post, put
-from upload_tickets.http import HttpApi
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support import API_KEY_A, API_KEY_B, TEAM_A, mint, post, put
+from upload_tickets.http import BodyDeadlines, HttpApi, HttpResponse, PendingRequest
 from upload_tickets.testing import image_bytes
 
 
@@ -55,7 +59,8 @@ def test_error_body_shape_and_statuses(api: HttpApi) -> None:
     unauthenticated = post(api, "/v1/characters/uploads/init", {}, key="al_live_unknown_key_99")
     assert unauthenticated.status == 401
     assert unauthenticated.header("WWW-Authenticate")
-    assert api.handle("DELETE", "/v1/characters", "", {}, b"").status == 404
+    assert api.handle("DELETE", "/v1/characters", "", {}, b"").status == 405
+    assert api.handle("GET", "/v2/nothing", "", {}, b"").status == 404
 
 
 def test_rate_limit_over_http(api: HttpApi) -> None:
@@ -114,3 +119,47 @@ def test_all_post_endpoints_share_the_bucket(api: HttpApi) -> None:
     assert refused.header("Retry-After") == "2"
     # A malformed request is refused before it costs a token.
     assert post(api, "/v1/characters", {"upload_ids": []}).status == 400
+
+
+def test_refusals_come_from_the_head_alone(api: HttpApi) -> None:
+    minted = mint(api)
+    target = urlsplit(str(minted["upload_url"]))
+    tampered = target.query.replace("sig=", "sig=A")
+    refusals = {
+        ("PUT", target.path, tampered, "image/png"): 403,
+        ("PUT", target.path, target.query, "image/jpeg"): 415,
+        ("PUT", "/v1/characters/uploads/init", "", "image/png"): 405,
+        ("POST", "/v1/characters/uploads/init", "", "application/json"): 401,
+        ("GET", "/nowhere", "", "application/json"): 404,
+    }
+    for (method, path, query, content_type), status in refusals.items():
+        outcome = api.begin(method, path, query, {"content-type": content_type, "content-length": "10"})
+        assert isinstance(outcome, HttpResponse), (method, path)
+        assert outcome.status == status
+    too_long = api.begin("PUT", target.path, target.query, {"content-length": str(10**9)})
+    assert isinstance(too_long, HttpResponse)
+    assert too_long.status == 413
+    accepted = api.begin("PUT", target.path, target.query, {"content-length": "10"})
+    assert isinstance(accepted, PendingRequest)
+    assert accepted.route.name == "put_upload"
+    assert api.service.get(TEAM_A, str(minted["upload_id"])).state.value == "minted"
+
+
+def test_405_names_the_allowed_methods(api: HttpApi) -> None:
+    for method in ("OPTIONS", "TRACE", "DELETE", "GET"):
+        response = api.handle(method, "/v1/characters/uploads/init", "", {}, b"")
+        assert (response.status, response.header("Allow")) == (405, "POST")
+        assert response.json()["error"]["code"] == "method_not_allowed"
+
+
+def test_body_deadlines() -> None:
+    deadlines = BodyDeadlines(idle_s=5, min_bytes_per_s=1000, grace_s=2)
+    # Nothing yet: the rate floor (grace 2 s) comes before the idle deadline (5 s).
+    assert deadlines.seconds_left(started=0, last_byte=0, received=0, now=1) == 1
+    assert deadlines.seconds_left(started=0, last_byte=0, received=0, now=3) < 0
+    # 10 kB bought 10 s at 1 kB/s on top of the grace.
+    assert deadlines.seconds_left(started=0, last_byte=9, received=10_000, now=10) == 2
+    # Far ahead of the rate, the idle deadline rules.
+    assert deadlines.seconds_left(started=0, last_byte=1, received=100_000, now=3) == 3
+    with pytest.raises(ValueError, match="idle_s"):
+        BodyDeadlines(idle_s=0)

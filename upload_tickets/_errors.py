@@ -68,6 +68,26 @@ class NotFound(UploadTicketsError):
     default_code = "upload_not_found"
 
 
+class MethodNotAllowed(UploadTicketsError):
+    """The route exists but does not take this method; ``allow`` lists those it does (405)."""
+
+    http_status = 405
+    type = "invalid_request_error"
+    default_code = "method_not_allowed"
+
+    def __init__(self, message: str, *, allow: tuple[str, ...], code: str | None = None, param: str | None = None):
+        super().__init__(message, code=code, param=param)
+        self.allow = allow
+
+
+class RequestTimeout(UploadTicketsError):
+    """The request body stalled or arrived too slowly; nothing of it was kept (408)."""
+
+    http_status = 408
+    type = "invalid_request_error"
+    default_code = "body_timeout"
+
+
 class Conflict(UploadTicketsError):
     """The request conflicts with the current state of a resource (409)."""
 

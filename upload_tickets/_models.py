@@ -100,6 +100,20 @@ class VerifiedPut:
 
 
 @attrs.frozen
+class UploadAdmission:
+    """A PUT judged from its request line and headers alone: its body may now be read.
+
+    ``admitted_at`` is when the checks passed; the upload is judged as of then, so a URL
+    that expires while a large body is still arriving does not fail it half-way.
+    """
+
+    ticket: UploadTicket
+    content_type: str
+    max_bytes: int
+    admitted_at: int
+
+
+@attrs.frozen
 class MintResult:
     """The answer to a mint: the ticket plus the signed PUT the client must make."""
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal
 
 import attrs
 
 from upload_tickets import _rules
 from upload_tickets._errors import (
     InvalidRequest,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     RateLimited,
@@ -26,9 +27,9 @@ from upload_tickets._errors import (
     UploadTicketsError,
 )
 from upload_tickets._io import read_capped
-from upload_tickets._models import RateDecision, Team, UploadTicket
+from upload_tickets._models import RateDecision, Team, UploadAdmission, UploadTicket
 from upload_tickets._policy import RatePolicy
-from upload_tickets.protocols import TeamDirectory
+from upload_tickets.protocols import TeamDirectory, VerifyingSigner
 from upload_tickets.service import UploadTickets
 
 MAX_JSON_BODY = 64 * 1024
@@ -87,6 +88,8 @@ def error_response(error: UploadTicketsError, policy: RatePolicy | None = None) 
     headers: Headers = ()
     if isinstance(error, RateLimited) and policy is not None:
         headers = rate_limit_headers(policy, error.decision)
+    elif isinstance(error, MethodNotAllowed):
+        headers = (("Allow", ", ".join(error.allow)),)
     elif isinstance(error, Unauthenticated):
         headers = (("WWW-Authenticate", 'ApiKey header="X-Api-Key"'),)
     payload = {"error": {"type": error.type, "code": error.code, "message": error.message, "param": error.param}}
@@ -109,45 +112,156 @@ def ticket_view(ticket: UploadTicket, now_us: int) -> dict[str, object]:
     }
 
 
+BodyKind = Literal["none", "json", "upload"]
+
+
+@attrs.frozen
+class Route:
+    """One endpoint: a method on a path (``{upload_id}`` marks its one variable segment)."""
+
+    name: str
+    method: str
+    path: str
+    body: BodyKind
+
+    def variable(self, path: str) -> str | None:
+        """The variable segment if ``path`` matches this route's template, else ``None``."""
+        prefix, brace, _ = self.path.partition("{")
+        if not brace:
+            return "" if path == self.path else None
+        rest = path[len(prefix) :]
+        return rest if path.startswith(prefix) and rest and "/" not in rest else None
+
+
+#: The spec's API routes; the upload host's PUT route is added where it is mounted.
+API_ROUTES = (
+    Route("init_upload", "POST", "/v1/characters/uploads/init", "json"),
+    Route("classify", "POST", "/v1/characters/uploads/classify", "json"),
+    Route("create_character", "POST", "/v1/characters", "json"),
+    Route("get_upload", "GET", "/v1/characters/uploads/{upload_id}", "none"),
+)
+
+
+@attrs.frozen
+class BodyDeadlines:
+    """How long a request body may take to arrive before it is dropped with 408.
+
+    A body must never go ``idle_s`` without a byte, and, once ``grace_s`` has passed,
+    must keep arriving at ``min_bytes_per_s`` on average: a body of N bytes has
+    ``grace_s + N / min_bytes_per_s`` seconds in all. Slow-header attacks and connection
+    counts are the ASGI server's (or a reverse proxy's) job, not this one.
+    """
+
+    idle_s: float = attrs.field(default=10.0, validator=attrs.validators.gt(0))
+    min_bytes_per_s: int = attrs.field(default=16 * 1024, validator=attrs.validators.gt(0))
+    grace_s: float = attrs.field(default=10.0, validator=attrs.validators.ge(0))
+
+    def seconds_left(self, *, started: float, last_byte: float, received: int, now: float) -> float:
+        """Seconds until the body breaks a deadline (``<= 0``: it already has)."""
+        rate_deadline = started + self.grace_s + received / self.min_bytes_per_s
+        return min(last_byte + self.idle_s, rate_deadline) - now
+
+
+@attrs.frozen
+class PendingRequest:
+    """A request that passed every check its head allows; only its body is missing.
+
+    ``body_limit`` is how many body bytes to accept; :meth:`finish` takes the body
+    (``bytes`` or chunks) and answers. A refusal before this point never needs the body.
+    """
+
+    route: Route
+    body_limit: int
+    _finish: Callable[[Iterable[bytes]], HttpResponse]
+
+    def finish(self, body: bytes | Iterable[bytes]) -> HttpResponse:
+        """Answer the request with its body."""
+        return self._finish([body] if isinstance(body, bytes) else body)
+
+
 class HttpApi:
     """The spec's HTTP surface over an :class:`UploadTickets` service.
 
-    The three POST endpoints share the team's ``characters_post`` bucket; bodies are
-    validated first, so a malformed request costs no token.
+    Requests are judged in two steps so a server never reads a body it will refuse:
+    :meth:`begin` routes and checks everything the request line and headers allow (the
+    route and method, the API key, a PUT's signature, expiry, ticket state, type and
+    declared length); :meth:`PendingRequest.finish` then takes the body. :meth:`handle`
+    does both for callers that already hold the body. The three POST endpoints share
+    the team's ``characters_post`` bucket; a malformed request costs no token.
     """
 
     def __init__(self, service: UploadTickets, teams: TeamDirectory, *, upload_path: str = "/uploads/") -> None:
         self.service = service
         self.teams = teams
         self.upload_path = upload_path
+        self.routes: tuple[Route, ...] = API_ROUTES
+        if isinstance(service.signer, VerifyingSigner):
+            self.routes += (Route("put_upload", "PUT", upload_path + "{upload_id}", "upload"),)
+        self._json_handlers: dict[str, Callable[[Team, Mapping[str, str], Iterable[bytes]], HttpResponse]] = {
+            "init_upload": self.init_upload,
+            "classify": self.classify,
+            "create_character": self.create_character,
+        }
 
     def handle(
         self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes | Iterable[bytes]
     ) -> HttpResponse:
-        """Route one request; ``headers`` keys must be lower-case."""
-        try:
-            return self._route(method, path, query, headers, body)
-        except UploadTicketsError as error:
-            return error_response(error, self.service.rate)
+        """Route one request whose body is at hand; ``headers`` keys must be lower-case."""
+        outcome = self.begin(method, path, query, headers)
+        if isinstance(outcome, HttpResponse):
+            return outcome
+        return outcome.finish(body)
 
-    def _route(
-        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes | Iterable[bytes]
-    ) -> HttpResponse:
-        if path.startswith(self.upload_path) and method == "PUT":
-            chunks = [body] if isinstance(body, bytes) else body
-            return self.put_upload(path[len(self.upload_path) :], query, headers, chunks)
-        if not isinstance(body, bytes):
-            body = read_capped(body, MAX_JSON_BODY, "JSON body")
-        if method == "POST" and path == "/v1/characters/uploads/init":
-            return self.init_upload(headers, body)
-        if method == "POST" and path == "/v1/characters/uploads/classify":
-            return self.classify(headers, body)
-        if method == "POST" and path == "/v1/characters":
-            return self.create_character(headers, body)
-        prefix = "/v1/characters/uploads/"
-        if method == "GET" and path.startswith(prefix) and "/" not in path[len(prefix) :]:
-            return self.get_upload(headers, path[len(prefix) :])
-        raise NotFound(f"no route for {method} {path}", code="route_not_found")
+    def begin(self, method: str, path: str, query: str, headers: Mapping[str, str]) -> HttpResponse | PendingRequest:
+        """Judge a request by its line and headers: an answer, or a request waiting for its body."""
+        try:
+            route, variable = self.match(method, path)
+            declared = _declared_length(headers)
+            if route.body == "none":
+                if declared != 0 and ("transfer-encoding" in headers or declared is not None):
+                    raise InvalidRequest("this route takes no request body", code="body_not_allowed")
+                return self.get_upload(headers, variable)
+            if route.body == "upload":
+                admission = self.service.admit_upload(
+                    variable, query, content_type=headers.get("content-type"), content_length=declared
+                )
+                return PendingRequest(route, admission.max_bytes, self._guarded(self._finish_upload, admission))
+            team = self.authenticate(headers)
+            if declared is not None and declared > MAX_JSON_BODY:
+                raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BODY} bytes", param="Content-Length")
+            handler = self._json_handlers[route.name]
+            return PendingRequest(route, MAX_JSON_BODY, self._guarded(handler, team, headers))
+        except UploadTicketsError as error:
+            return self.error_response(error)
+
+    def error_response(self, error: UploadTicketsError) -> HttpResponse:
+        """``error`` as this API answers it (rate-limit fields use the service's policy)."""
+        return error_response(error, self.service.rate)
+
+    def _guarded(
+        self, handler: Callable[..., HttpResponse], *args: object
+    ) -> Callable[[Iterable[bytes]], HttpResponse]:
+        def finish(body: Iterable[bytes]) -> HttpResponse:
+            try:
+                return handler(*args, body)
+            except UploadTicketsError as error:
+                return self.error_response(error)
+
+        return finish
+
+    def match(self, method: str, path: str) -> tuple[Route, str]:
+        """The route for ``method path`` and its variable segment; 404 or 405 (with ``allow``) otherwise."""
+        # A fixed path shadows the templates: GET .../uploads/init is a 405, not upload "init".
+        candidates = [route for route in self.routes if route.path == path] or [
+            route for route in self.routes if route.variable(path) is not None
+        ]
+        for route in candidates:
+            if route.method == method:
+                return route, route.variable(path) or ""
+        if not candidates:
+            raise NotFound(f"no route for {path}", code="route_not_found")
+        allow = tuple(sorted({route.method for route in candidates}))
+        raise MethodNotAllowed(f"{path} takes {', '.join(allow)}, not {method}", allow=allow)
 
     def authenticate(self, headers: Mapping[str, str]) -> Team:
         """The team behind ``X-Api-Key``, or ``Unauthenticated``."""
@@ -156,9 +270,8 @@ class HttpApi:
             raise Unauthenticated("unknown API key", code="invalid_api_key", param="X-Api-Key")
         return team
 
-    def init_upload(self, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+    def init_upload(self, team: Team, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``POST /v1/characters/uploads/init``."""
-        team = self.authenticate(headers)
         version = _rules.resolve_api_version(headers.get("x-api-version"), team, self.service.known_versions)
         request = _rules.parse_mint_request(_decode(body))
         result = self.service.mint(team, request, api_version=version, idempotency_key=headers.get("idempotency-key"))
@@ -175,23 +288,12 @@ class HttpApi:
         }
         return _json_response(200 if result.replayed else 201, payload, extra)
 
-    def put_upload(self, upload_id: str, query: str, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
-        """``PUT <upload_url>``: the local upload host; the signature is in the query."""
-        length = headers.get("content-length")
-        if length is not None and not (length.isascii() and length.isdigit()):
-            raise InvalidRequest("Content-Length must be a whole number", param="Content-Length")
-        ticket = self.service.receive(
-            upload_id,
-            query,
-            content_type=headers.get("content-type"),
-            content_length=None if length is None else int(length),
-            body=body,
-        )
+    def _finish_upload(self, admission: UploadAdmission, body: Iterable[bytes]) -> HttpResponse:
+        ticket = self.service.store_upload(admission, body)
         return _json_response(200, {"upload_id": ticket.id, "state": ticket.state.value, "size": ticket.size})
 
-    def classify(self, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+    def classify(self, team: Team, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``POST /v1/characters/uploads/classify``."""
-        team = self.authenticate(headers)
         upload_id = _rules.parse_classify_request(_decode(body))
         decision = self.service.charge(team)
         ticket = self.service.classify(team, upload_id)
@@ -208,9 +310,8 @@ class HttpApi:
             rate_limit_headers(self.service.rate, decision),
         )
 
-    def create_character(self, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+    def create_character(self, team: Team, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``POST /v1/characters``: consume the uploads atomically."""
-        team = self.authenticate(headers)
         upload_ids = _rules.parse_consume_request(_decode(body))
         decision = self.service.charge(team)
         character = self.service.consume(team, upload_ids)
@@ -237,7 +338,19 @@ class HttpApi:
         return _json_response(200, ticket_view(ticket, self.service.clock.now_us()))
 
 
-def _decode(body: bytes) -> dict[str, object]:
-    if len(body) > MAX_JSON_BODY:
-        raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BODY} bytes")
-    return _rules.decode_json_object(body)
+def closing(response: HttpResponse) -> HttpResponse:
+    """``response`` with ``Connection: close``: sent when a request body is left unread."""
+    return attrs.evolve(response, headers=(*response.headers, ("Connection", "close")))
+
+
+def _declared_length(headers: Mapping[str, str]) -> int | None:
+    length = headers.get("content-length")
+    if length is None:
+        return None
+    if not (length.isascii() and length.isdigit()):
+        raise InvalidRequest("Content-Length must be a whole number", param="Content-Length")
+    return int(length)
+
+
+def _decode(body: Iterable[bytes]) -> dict[str, object]:
+    return _rules.decode_json_object(read_capped(body, MAX_JSON_BODY, "JSON body"))

@@ -33,6 +33,7 @@ from upload_tickets._models import (
     State,
     SweepReport,
     Team,
+    UploadAdmission,
     UploadTicket,
 )
 from upload_tickets._policy import CHARACTERS_POST, RatePolicy, TTLPolicy
@@ -204,7 +205,14 @@ class UploadTickets:
         content_length: int | None,
         body: Iterable[bytes],
     ) -> UploadTicket:
-        """Accept a PUT to our own upload host: verify, stream to the blob store, mark uploaded.
+        """Accept a PUT to our own upload host: :meth:`admit_upload`, then :meth:`store_upload`."""
+        admission = self.admit_upload(upload_id, query, content_type=content_type, content_length=content_length)
+        return self.store_upload(admission, body)
+
+    def admit_upload(
+        self, upload_id: str, query: str, *, content_type: str | None, content_length: int | None
+    ) -> UploadAdmission:
+        """Judge a PUT before reading a byte of its body: signature, expiry, state, type and length.
 
         A PUT without Content-Type is taken as the signed type; a different type is refused.
         """
@@ -220,18 +228,24 @@ class UploadTickets:
             raise PayloadTooLarge(f"upload exceeds {verified.max_bytes} bytes", param="Content-Length")
         ticket = self._load(verified.team, upload_id)
         _lifecycle.check(ticket, Event.UPLOAD, now)
+        max_bytes = min(verified.max_bytes, ticket.max_bytes)
+        if content_length is not None and content_length > max_bytes:
+            raise PayloadTooLarge(f"upload exceeds {max_bytes} bytes", param="Content-Length")
+        return UploadAdmission(ticket=ticket, content_type=verified.content_type, max_bytes=max_bytes, admitted_at=now)
+
+    def store_upload(self, admission: UploadAdmission, body: Iterable[bytes]) -> UploadTicket:
+        """Stream an admitted PUT's body to the blob store and mark the ticket uploaded."""
+        ticket, now = admission.ticket, admission.admitted_at
         # Each PUT gets a fresh key: a consumed ticket keeps the exact bytes it was
         # consumed with even if a late PUT races the consume.
-        key = f"{upload_id}.{secrets.token_hex(6)}"
-        size = self.blobs.put(
-            key, body, max_bytes=min(verified.max_bytes, ticket.max_bytes), content_type=verified.content_type
-        )
+        key = f"{ticket.id}.{secrets.token_hex(6)}"
+        size = self.blobs.put(key, body, max_bytes=admission.max_bytes, content_type=admission.content_type)
         try:
             for _ in range(_MAX_ATTEMPTS):
                 updated = _lifecycle.apply(ticket, Event.UPLOAD, now, size=size, uploaded_at=now, blob_key=key)
                 if self.store.replace([updated]):
                     break
-                ticket = self._load(verified.team, upload_id)
+                ticket = self._load(ticket.team, ticket.id)
             else:
                 raise Conflict("the upload is being changed concurrently; retry", code="contention")
         except BaseException:

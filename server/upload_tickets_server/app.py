@@ -1,124 +1,174 @@
-"""The ASGI app: a thin Starlette shell around :class:`upload_tickets.http.HttpApi`.
+"""The ASGI app: a thin shell around :class:`upload_tickets.http.HttpApi`.
 
-Requests are copied in (method, path, raw query, lower-cased headers, body) and the
-``HttpResponse`` copied out; every rule lives in the core. Store I/O is blocking, so
-each request runs on Starlette's thread pool; upload bodies stream from the event loop
-into that thread chunk by chunk, never held whole in memory.
+Every request is judged from its line and headers first (:meth:`HttpApi.begin`): a
+refusal is sent without reading the body, with ``Connection: close`` when the client
+declared one, and without the ``100 Continue`` the ASGI server only sends once the app
+asks for the body. An accepted body is read on the event loop under
+:class:`~upload_tickets.http.BodyDeadlines`, so stalled or trickling clients hold a
+coroutine, never a worker thread; only then does the store, blob or image work run,
+on a worker thread (or right on the loop for in-process stores, where a thread hop
+costs more than the call). Every answer, 404 and 405 included, is the spec's JSON.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any, TypeVar
 
 import anyio
-import anyio.from_thread
-from starlette.applications import Starlette
-from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+import anyio.to_thread
 
-from upload_tickets.http import MAX_JSON_BODY, HttpApi, HttpResponse
+from upload_tickets import MethodNotAllowed, PayloadTooLarge, RequestTimeout, UploadTicketsError
+from upload_tickets.http import BodyDeadlines, HttpApi, HttpResponse, PendingRequest, closing
+from upload_tickets_server.body import ClientDisconnected, SpooledBody, read_body
 from upload_tickets_server.openapi import openapi_document
 
 logger = logging.getLogger("upload_tickets_server")
 
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+T = TypeVar("T")
 
-def _headers(request: Request) -> dict[str, str]:
-    return {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in request.scope["headers"]}
+#: Bodies up to this size stay in memory while they arrive; larger ones spool to a temp file.
+SPOOL_BYTES = 1024 * 1024
 
 
-def _relative_path(request: Request) -> str:
+def _relative_path(scope: Scope) -> str:
     # Mounted under a prefix, the app sees its own routes without it.
-    path: str = request.scope["path"]
-    root = request.scope.get("root_path", "")
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
     return path[len(root) :] if root and path.startswith(root) else path
 
 
-def _response(result: HttpResponse) -> Response:
-    return Response(content=result.body, status_code=result.status, headers=dict(result.headers))
+def _declares_body(headers: dict[str, str]) -> bool:
+    return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
 
 
-async def _read_json_body(request: Request) -> bytes:
-    # One byte past the cap is enough for HttpApi to answer 413.
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_JSON_BODY:
-            break
-    return bytes(body)
+def _json(status: int, payload: object) -> HttpResponse:
+    return HttpResponse(status, (("Content-Type", "application/json"),), json.dumps(payload).encode())
 
 
-def _pull(stream: AsyncIterator[bytes]) -> Iterator[bytes]:
-    """Iterate an async byte stream from a worker thread, one chunk at a time."""
+class UploadTicketsApp:
+    """The ASGI application; mount it anywhere (``root_path`` is honoured)."""
 
-    async def next_chunk() -> bytes:
-        return await stream.__anext__()
+    def __init__(
+        self,
+        api: HttpApi,
+        *,
+        sweep_interval_s: float | None = None,
+        embedded_store: bool = False,
+        deadlines: BodyDeadlines | None = None,
+        spool_bytes: int = SPOOL_BYTES,
+    ) -> None:
+        self.api = api
+        self.sweep_interval_s = sweep_interval_s
+        self.embedded_store = embedded_store
+        self.deadlines = deadlines or BodyDeadlines()
+        self.spool_bytes = spool_bytes
+        document = openapi_document(api)
+        self._own_routes: dict[str, Callable[[], HttpResponse]] = {
+            "/healthz": lambda: _json(200, {"status": "ok"}),
+            "/openapi.json": lambda: _json(200, document),
+        }
 
-    while True:
-        try:
-            chunk = anyio.from_thread.run(next_chunk)
-        except StopAsyncIteration:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            await self._http(scope, receive, send)
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path, method = _relative_path(scope), scope["method"]
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
+        own = self._own_routes.get(path)
+        if own is not None:
+            response = own() if method == "GET" else self.api.error_response(_get_only(path, method))
+            await self._send(send, response, headers)
             return
-        if chunk:
-            yield chunk
+        query = scope["query_string"].decode("latin-1")
+        # A PUT's admission reads the ticket; on a networked store that is blocking I/O.
+        outcome = await self._call(self.api.begin, method, path, query, headers)
+        if isinstance(outcome, HttpResponse):
+            await self._send(send, outcome, headers)
+            return
+        try:
+            body = await read_body(receive, outcome.body_limit, self.deadlines, spool_bytes=self.spool_bytes)
+        except ClientDisconnected:
+            return
+        except (RequestTimeout, PayloadTooLarge) as error:
+            await self._send(send, self.api.error_response(error), headers)
+            return
+        try:
+            response = await self._finish(outcome, body)
+        finally:
+            body.close()
+        await self._send(send, response, headers, body_read=True)
+
+    async def _finish(self, pending: PendingRequest, body: SpooledBody) -> HttpResponse:
+        # Uploads write files and classify decodes images: always off the loop.
+        if pending.route.body == "upload" or pending.route.name == "classify":
+            return await anyio.to_thread.run_sync(pending.finish, body.chunks())
+        return await self._call(pending.finish, body.chunks())
+
+    async def _call(self, function: Callable[..., T], *args: Any) -> T:
+        if self.embedded_store:
+            return function(*args)
+        return await anyio.to_thread.run_sync(function, *args)
+
+    async def _send(self, send: Send, response: HttpResponse, headers: dict[str, str], body_read: bool = False) -> None:
+        if not body_read and _declares_body(headers):
+            response = closing(response)
+        raw = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in response.headers]
+        raw.append((b"content-length", str(len(response.body)).encode()))
+        await send({"type": "http.response.start", "status": response.status, "headers": raw})
+        await send({"type": "http.response.body", "body": response.body})
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        await receive()  # lifespan.startup
+        async with anyio.create_task_group() as tasks:
+            if self.sweep_interval_s:
+                tasks.start_soon(_sweep_forever, self.api, self.sweep_interval_s)
+            await send({"type": "lifespan.startup.complete"})
+            await receive()  # lifespan.shutdown
+            tasks.cancel_scope.cancel()
+        await send({"type": "lifespan.shutdown.complete"})
 
 
-def create_app(api: HttpApi, *, sweep_interval_s: float | None = None, embedded_store: bool = False) -> Starlette:
+def _get_only(path: str, method: str) -> UploadTicketsError:
+    return MethodNotAllowed(f"{path} takes GET, not {method}", allow=("GET",))
+
+
+def create_app(
+    api: HttpApi,
+    *,
+    sweep_interval_s: float | None = None,
+    embedded_store: bool = False,
+    deadlines: BodyDeadlines | None = None,
+) -> UploadTicketsApp:
     """Build the ASGI app; with ``sweep_interval_s`` it also evicts expired tickets periodically.
 
     ``embedded_store`` says the store answers in-process (memory, SQLite): the short JSON
-    endpoints then run right on the event loop, because a hop to a worker thread costs
-    more than the call itself. Uploads (streamed to storage) and classify (image
-    decoding) always run on a worker thread, as does everything on a networked store.
+    endpoints then run right on the event loop. ``deadlines`` bound how long a request
+    body may take (default :class:`BodyDeadlines`).
     """
-
-    async def dispatch(request: Request) -> Response:
-        path, method = _relative_path(request), request.method
-        query = request.scope["query_string"].decode("latin-1")
-        headers = _headers(request)
-        if method == "PUT":
-            chunks = _pull(request.stream().__aiter__())
-            return _response(await run_in_threadpool(api.handle, method, path, query, headers, chunks))
-        body = await _read_json_body(request) if method == "POST" else b""
-        if embedded_store and not path.endswith("/classify"):
-            return _response(api.handle(method, path, query, headers, body))
-        return _response(await run_in_threadpool(api.handle, method, path, query, headers, body))
-
-    async def healthz(request: Request) -> Response:
-        return JSONResponse({"status": "ok"})
-
-    document = openapi_document(api)
-
-    async def openapi(request: Request) -> Response:
-        return JSONResponse(document)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with anyio.create_task_group() as tasks:
-            if sweep_interval_s:
-                tasks.start_soon(_sweep_forever, api, sweep_interval_s)
-            yield
-            tasks.cancel_scope.cancel()
-
-    routes = [
-        Route("/healthz", healthz, methods=["GET"]),
-        Route("/openapi.json", openapi, methods=["GET"]),
-        Route("/{path:path}", dispatch, methods=["GET", "POST", "PUT", "DELETE", "PATCH"]),
-    ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return UploadTicketsApp(api, sweep_interval_s=sweep_interval_s, embedded_store=embedded_store, deadlines=deadlines)
 
 
 async def _sweep_forever(api: HttpApi, interval_s: float) -> None:
     while True:
         await anyio.sleep(interval_s)
         try:
-            report = await run_in_threadpool(api.service.sweep)
+            report = await anyio.to_thread.run_sync(api.service.sweep)
         except Exception:
             # A failed sweep (store briefly down) is retried at the next tick.
             logger.exception("sweep failed")
             continue
         if report.tickets:
             logger.info("swept %d expired tickets and %d blobs", report.tickets, report.blobs)
+
+
+__all__ = ["SPOOL_BYTES", "UploadTicketsApp", "create_app"]

@@ -51,6 +51,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         burst=int(args.burst),
         max_upload_bytes=int(args.max_bytes),
         sweep_interval_s=float(args.sweep_interval),
+        body_idle_timeout_s=float(args.body_idle_timeout),
+        body_min_rate=int(args.body_min_rate),
+        body_grace_s=float(args.body_grace),
         s3_bucket=args.s3_bucket,
         s3_endpoint=args.s3_endpoint,
         s3_region=args.s3_region,
@@ -81,6 +84,14 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     option("--burst", "burst", _DEFAULTS.burst, "burst size per team")
     option("--max-bytes", "max_bytes", _DEFAULTS.max_upload_bytes, "largest accepted upload, bytes")
     option("--sweep-interval", "sweep_interval", _DEFAULTS.sweep_interval_s, "seconds between evictions (0: never)")
+    option(
+        "--body-idle-timeout",
+        "body_idle_timeout",
+        _DEFAULTS.body_idle_timeout_s,
+        "seconds a request body may go without a byte before 408",
+    )
+    option("--body-min-rate", "body_min_rate", _DEFAULTS.body_min_rate, "slowest accepted body rate, bytes/s")
+    option("--body-grace", "body_grace", _DEFAULTS.body_grace_s, "seconds before the minimum rate applies")
     option("--s3-bucket", "s3_bucket", None, "upload straight to this S3 bucket (credentials as for boto3)")
     option("--s3-endpoint", "s3_endpoint", None, "S3-compatible endpoint URL (default: AWS)")
     option("--s3-region", "s3_region", _DEFAULTS.s3_region, "S3 region")
@@ -103,7 +114,12 @@ def serve(settings: Settings, log_level: str = "info") -> int:
             flush=True,
         )
     embedded = settings.effective_store_url.startswith(("sqlite:", "memory:"))
-    app = create_app(api, sweep_interval_s=settings.sweep_interval_s or None, embedded_store=embedded)
+    app = create_app(
+        api,
+        sweep_interval_s=settings.sweep_interval_s or None,
+        embedded_store=embedded,
+        deadlines=settings.body_deadlines,
+    )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
     return 0
 

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import attrs
 
+from upload_tickets.http import BodyDeadlines
+
 ENV_PREFIX = "UPLOAD_TICKETS_"
 
 
@@ -26,11 +28,19 @@ class Settings:
     burst: int = 60
     max_upload_bytes: int = 20 * 1024 * 1024
     sweep_interval_s: float = 60.0
+    body_idle_timeout_s: float = BodyDeadlines().idle_s
+    body_min_rate: int = BodyDeadlines().min_bytes_per_s
+    body_grace_s: float = BodyDeadlines().grace_s
     s3_bucket: str | None = None
     s3_endpoint: str | None = None
     s3_region: str = "us-east-1"
     s3_prefix: str = "uploads/"
     s3_addressing: str = "virtual"
+
+    @property
+    def body_deadlines(self) -> BodyDeadlines:
+        """How long a request body may take (408 past it)."""
+        return BodyDeadlines(self.body_idle_timeout_s, self.body_min_rate, self.body_grace_s)
 
     @property
     def base_url(self) -> str:

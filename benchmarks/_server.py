@@ -1,0 +1,56 @@
+"""Start the reference server (or any uvicorn app) for a benchmark, and stop it by PID."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+CLI = [sys.executable, "-m", "upload_tickets_server.cli"]
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def create_key(data_dir: str, team: str = "bench") -> str:
+    """A fresh API key for ``team`` in the server's key database."""
+    done = subprocess.run(
+        [*CLI, "keys", "create", "--team", team, "--data-dir", data_dir], check=True, capture_output=True, text=True
+    )
+    return done.stdout.strip()
+
+
+def serve_command(data_dir: str, port: int, store_url: str | None, *flags: str) -> list[str]:
+    """``upload-tickets serve`` on ``port``, quiet, with an unlimited bucket and no sweeper."""
+    command = [*CLI, "serve", "--port", str(port), "--data-dir", data_dir, "--log-level", "warning"]
+    command += ["--rate", "60000000", "--burst", "1000000000", "--sweep-interval", "0", *flags]
+    return command + (["--store-url", store_url] if store_url else [])
+
+
+@contextmanager
+def serving(command: list[str], port: int) -> Iterator[None]:
+    """Run ``command`` until the block ends; ready once ``port`` answers HTTP."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"{command} did not start") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
