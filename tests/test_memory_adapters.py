@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.support import SIGNING_KEYS
+from tests.support import SIGNING_KEYS, make_signer
 from upload_tickets import (
     Ed25519Signer,
     FileBlobStore,
@@ -20,16 +20,20 @@ from upload_tickets import (
     MemoryRateLimiter,
     MemoryTicketStore,
     SignatureInvalid,
+    UploadTickets,
 )
-from upload_tickets.protocols import RateLimiter
+from upload_tickets.protocols import BlobStore, Clock, RateLimiter
 from upload_tickets.signing import _HmacSha256
 from upload_tickets.testing import (
     BlobStoreContract,
     RateLimiterContract,
+    ServiceOwnershipContract,
     TicketStoreContract,
     VerifyingSignerContract,
     make_ticket,
+    sweep_consume_race,
 )
+from upload_tickets.testing.ownership import ServiceFactory
 
 
 class TestMemoryTicketStore(TicketStoreContract):
@@ -74,7 +78,9 @@ class TestFileBlobStore(BlobStoreContract):
         names = sorted(p.name for p in blobs.root.rglob("*") if p.is_file())
         assert names == ["upl_x.2"]
 
-    @pytest.mark.parametrize("key", ["../etc/passwd", "a/b", "", ".hidden", "x" * 200, "a..b"])
+    @pytest.mark.parametrize(
+        "key", ["../etc/passwd", "a//b", "/abs", "a/.hidden", "a/", "", ".hidden", "x" * 200, "a..b", "a/b/c/d/e/f/g"]
+    )
     def test_keys_cannot_escape_the_root(self, blobs: FileBlobStore, key: str) -> None:
         with pytest.raises(ValueError, match="invalid blob key"):
             blobs.put(key, [b"x"], max_bytes=5, content_type="image/png")
@@ -119,3 +125,33 @@ class TestEd25519Signer(VerifyingSignerContract):
 @given(key=st.binary(min_size=32, max_size=200), message=st.binary(max_size=300))
 def test_cached_hmac_equals_the_standard_library(key: bytes, message: bytes) -> None:
     assert _HmacSha256(key).digest(message) == hmac.digest(key, message, "sha256")
+
+
+def _memory_service(clock: Clock, blobs: BlobStore) -> UploadTickets:
+    return UploadTickets(
+        store=MemoryTicketStore(),
+        limiter=MemoryRateLimiter(clock),
+        signer=make_signer(),
+        blobs=blobs,
+        clock=clock,
+    )
+
+
+class TestOwnershipOnMemory(ServiceOwnershipContract):
+    @pytest.fixture
+    def service_factory(self) -> ServiceFactory:
+        return lambda clock: _memory_service(clock, MemoryBlobStore())
+
+
+class TestOwnershipOnFiles(ServiceOwnershipContract):
+    @pytest.fixture
+    def service_factory(self, tmp_path: Path) -> ServiceFactory:
+        return lambda clock: _memory_service(clock, FileBlobStore(tmp_path / "blobs", fsync=False))
+
+
+def test_sweep_and_consume_never_race_to_a_loss_on_files(tmp_path: Path) -> None:
+    outcome = sweep_consume_race(lambda clock: _memory_service(clock, FileBlobStore(tmp_path)), rounds=300)
+    assert outcome.lost == 0
+    # Both orderings happened, so the race was real.
+    assert outcome.consumed > 0
+    assert outcome.expired > 0

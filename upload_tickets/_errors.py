@@ -61,7 +61,7 @@ class UploadUrlExpired(SignatureInvalid):
 
 
 class NotFound(UploadTicketsError):
-    """No such upload for this team; another team's id is reported the same way (404)."""
+    """No such upload (or character) for this team; another team's id is reported the same way (404)."""
 
     http_status = 404
     type = "invalid_request_error"
@@ -117,6 +117,12 @@ class AlreadyConsumed(InvalidTransition):
     """The ticket was already consumed by a character (409)."""
 
     default_code = "upload_consumed"
+
+
+class UploadChanged(Conflict):
+    """The stored bytes were replaced after they were checked; upload and check them again (409)."""
+
+    default_code = "upload_changed"
 
 
 class IdempotencyConflict(Conflict):

@@ -9,6 +9,13 @@ refused even when the state would allow it.
                        uploaded --CONSUME--> consumed
     uploaded|classified --UPLOAD--> uploaded (bytes replaced, classification dropped)
     minted --CONFIRM--> uploaded (bytes PUT straight to object storage, found by HEAD)
+    uploaded|classified --CONFIRM--> uploaded (the object was PUT again: new ETag)
+    minted|uploaded|classified --EVICT--> evicting (expired only: the sweeper's claim)
+
+A consumed ticket is never evicted: its bytes belong to the character from the moment
+of the consume. Characters have their own small table (``CHARACTER_TRANSITIONS``):
+
+    promoting --PROMOTED--> ready --DELETE--> deleting
 
 UPLOAD is a PUT through our own upload host, so the URL must still be live; CONFIRM
 records bytes that the object store already accepted under its own URL expiry.
@@ -28,7 +35,7 @@ from upload_tickets._errors import (
     TicketExpired,
     UploadUrlExpired,
 )
-from upload_tickets._models import State, UploadTicket
+from upload_tickets._models import Character, CharacterState, State, UploadTicket
 
 
 class Event(enum.StrEnum):
@@ -38,17 +45,35 @@ class Event(enum.StrEnum):
     CONFIRM = "confirm"
     CLASSIFY = "classify"
     CONSUME = "consume"
+    EVICT = "evict"
+
+
+class CharacterEvent(enum.StrEnum):
+    """Something that happens to a character."""
+
+    PROMOTED = "promoted"
+    DELETE = "delete"
 
 
 TRANSITIONS: dict[tuple[State, Event], State] = {
     (State.MINTED, Event.UPLOAD): State.UPLOADED,
     (State.MINTED, Event.CONFIRM): State.UPLOADED,
+    (State.UPLOADED, Event.CONFIRM): State.UPLOADED,
+    (State.CLASSIFIED, Event.CONFIRM): State.UPLOADED,
     (State.UPLOADED, Event.UPLOAD): State.UPLOADED,
     (State.CLASSIFIED, Event.UPLOAD): State.UPLOADED,
     (State.UPLOADED, Event.CLASSIFY): State.CLASSIFIED,
     (State.CLASSIFIED, Event.CLASSIFY): State.CLASSIFIED,
     (State.UPLOADED, Event.CONSUME): State.CONSUMED,
     (State.CLASSIFIED, Event.CONSUME): State.CONSUMED,
+    (State.MINTED, Event.EVICT): State.EVICTING,
+    (State.UPLOADED, Event.EVICT): State.EVICTING,
+    (State.CLASSIFIED, Event.EVICT): State.EVICTING,
+}
+
+CHARACTER_TRANSITIONS: dict[tuple[CharacterState, CharacterEvent], CharacterState] = {
+    (CharacterState.PROMOTING, CharacterEvent.PROMOTED): CharacterState.READY,
+    (CharacterState.READY, CharacterEvent.DELETE): CharacterState.DELETING,
 }
 
 # Which error explains a refusal, by the state the ticket is stuck in.
@@ -60,15 +85,19 @@ _REFUSALS: dict[State, type[InvalidTransition]] = {
 # Fields an event may set alongside the state; anything else is a programming error.
 _EVENT_FIELDS: dict[Event, frozenset[str]] = {
     Event.UPLOAD: frozenset({"size", "uploaded_at", "blob_key"}),
-    Event.CONFIRM: frozenset({"size", "uploaded_at"}),
+    Event.CONFIRM: frozenset({"size", "uploaded_at", "etag"}),
     Event.CLASSIFY: frozenset({"classification"}),
     Event.CONSUME: frozenset({"character_id"}),
+    Event.EVICT: frozenset(),
 }
 
 
 def check(ticket: UploadTicket, event: Event, now_us: int, param: str | None = None) -> State:
     """Return the state ``event`` leads to, or raise the error that forbids it."""
-    if ticket.is_expired(now_us):
+    if event is Event.EVICT:
+        if not ticket.is_expired(now_us):
+            raise InvalidTransition(f"upload {ticket.id} has not expired", state=ticket.state.value, event=event.value)
+    elif ticket.is_expired(now_us):
         raise TicketExpired(f"upload {ticket.id} has expired", param=param)
     target = TRANSITIONS.get((ticket.state, event))
     if target is None:
@@ -94,3 +123,16 @@ def apply(ticket: UploadTicket, event: Event, now_us: int, *, param: str | None 
         # New bytes make any earlier classification stale.
         changes["classification"] = None
     return attrs.evolve(ticket, state=target, version=ticket.version + 1, **changes)
+
+
+def apply_character(character: Character, event: CharacterEvent) -> Character:
+    """Return ``character`` after ``event``, one version later; raise if the table forbids it."""
+    target = CHARACTER_TRANSITIONS.get((character.state, event))
+    if target is None:
+        raise InvalidTransition(
+            f"cannot {event.value} character {character.id}: it is {character.state.value}",
+            state=character.state.value,
+            event=event.value,
+            code="character_busy" if character.state is not CharacterState.READY else None,
+        )
+    return attrs.evolve(character, state=target, version=character.version + 1)

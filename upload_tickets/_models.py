@@ -19,6 +19,21 @@ class State(enum.StrEnum):
     UPLOADED = "uploaded"
     CLASSIFIED = "classified"
     CONSUMED = "consumed"
+    #: Claimed by the sweeper: expired, its bytes are being evicted, then the record goes.
+    EVICTING = "evicting"
+
+
+class CharacterState(enum.StrEnum):
+    """Where a character is in its life; its bytes are the character's from ``promoting`` on.
+
+    ``promoting``: committed with the consume; its bytes are being copied from the staged
+    upload keys to the character's own keys. ``ready``: the copies are durable and the
+    staged bytes gone. ``deleting``: a delete is under way (bytes first, then the record).
+    """
+
+    PROMOTING = "promoting"
+    READY = "ready"
+    DELETING = "deleting"
 
 
 @attrs.frozen
@@ -73,6 +88,9 @@ class UploadTicket:
     character_id: str | None = None
     idempotency_key: str | None = None
     request_hash: str | None = None
+    #: The object's ETag when its bytes were confirmed (object storage only): consume
+    #: copies exactly those bytes, so bytes replaced after the check are refused.
+    etag: str | None = None
 
     def is_expired(self, now_us: int) -> bool:
         """True once the ticket TTL has passed: it is dead for every operation."""
@@ -124,26 +142,55 @@ class MintResult:
 
 
 @attrs.frozen
+class CharacterRef:
+    """One consumed upload as the character keeps it.
+
+    ``blob_key`` is the character's own copy of the bytes (no sweep or lifecycle rule
+    touches it); ``staged_key`` is where the upload's bytes were when it was consumed.
+    """
+
+    upload_id: str
+    filename: str
+    content_type: str
+    size: int
+    classification: Classification | None
+    staged_key: str
+    blob_key: str
+    etag: str | None = None
+
+
+@attrs.frozen
 class Character:
-    """The resource created by consuming 1-6 uploads atomically."""
+    """The resource created by consuming 1-6 uploads atomically; it owns their bytes."""
 
     id: str
     team: str
-    uploads: tuple[UploadTicket, ...]
+    refs: tuple[CharacterRef, ...]
     created_at: int
+    state: CharacterState = CharacterState.PROMOTING
+    version: int = 0
 
     @property
     def upload_ids(self) -> tuple[str, ...]:
         """The consumed upload ids, in request order."""
-        return tuple(ticket.id for ticket in self.uploads)
+        return tuple(ref.upload_id for ref in self.refs)
+
+
+@attrs.frozen
+class CharacterPage:
+    """One page of a team's characters, oldest first; ``next_cursor`` is ``None`` on the last."""
+
+    characters: tuple[Character, ...]
+    next_cursor: str | None
 
 
 @attrs.frozen
 class BlobInfo:
-    """Metadata of a stored blob."""
+    """Metadata of a stored blob (``etag`` where the store keeps one)."""
 
     size: int
     content_type: str | None
+    etag: str | None = None
 
 
 @attrs.frozen
@@ -163,7 +210,14 @@ class RateDecision:
 
 @attrs.frozen
 class SweepReport:
-    """What one ``sweep`` evicted."""
+    """What one ``sweep`` did: tickets and blobs evicted, characters settled, parts skipped.
+
+    ``characters`` counts characters whose unfinished promotion or deletion the sweep
+    completed; ``skipped`` names the parts of the store it could not reach (e.g. a
+    Redis Cluster node that is down): the next sweep tries them again.
+    """
 
     tickets: int
     blobs: int
+    characters: int = 0
+    skipped: tuple[str, ...] = ()

@@ -33,6 +33,7 @@ API_KEY_PREFIX = "al_live_"
 _VERSION_RE = re.compile(r"\A\d{4}-\d{2}-\d{2}\Z")
 _API_KEY_RE = re.compile(r"\Aal_live_[A-Za-z0-9_-]{8,128}\Z")
 UPLOAD_ID_RE = re.compile(r"\Aupl_[0-9A-HJKMNP-TV-Z]{26}\Z")
+CHARACTER_ID_RE = re.compile(r"\Achr_[0-9A-HJKMNP-TV-Z]{26}\Z")
 _IDEMPOTENCY_KEY_RE = re.compile(r"\A[\x21-\x7e]{1,255}\Z")
 # Unicode bidi overrides/isolates: invisible, and able to disguise a filename's extension.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
@@ -112,6 +113,15 @@ def parse_upload_id(value: object, param: str = "upload_id") -> str:
         raise InvalidRequest(f"{param} must be a string", code="invalid_type", param=param)
     if not UPLOAD_ID_RE.match(value):
         raise InvalidRequest(f"{param} is not an upload id", code="invalid_upload_id", param=param)
+    return value
+
+
+def parse_character_id(value: object, param: str = "id") -> str:
+    """Check a ``chr_<ULID>`` id."""
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{param} must be a string", code="invalid_type", param=param)
+    if not CHARACTER_ID_RE.match(value):
+        raise InvalidRequest(f"{param} is not a character id", code="invalid_character_id", param=param)
     return value
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ from upload_tickets._errors import (
     UploadTicketsError,
 )
 from upload_tickets._io import read_capped
-from upload_tickets._models import RateDecision, Team, UploadAdmission, UploadTicket
+from upload_tickets._models import Character, RateDecision, Team, UploadAdmission, UploadTicket
 from upload_tickets._policy import RatePolicy
 from upload_tickets.protocols import TeamDirectory, VerifyingSigner
 from upload_tickets.service import UploadTickets
@@ -139,6 +140,9 @@ API_ROUTES = (
     Route("classify", "POST", "/v1/characters/uploads/classify", "json"),
     Route("create_character", "POST", "/v1/characters", "json"),
     Route("get_upload", "GET", "/v1/characters/uploads/{upload_id}", "none"),
+    Route("list_characters", "GET", "/v1/characters", "none"),
+    Route("get_character", "GET", "/v1/characters/{character_id}", "none"),
+    Route("delete_character", "DELETE", "/v1/characters/{character_id}", "none"),
 )
 
 
@@ -179,6 +183,47 @@ class PendingRequest:
         return self._finish([body] if isinstance(body, bytes) else body)
 
 
+def character_view(character: Character) -> dict[str, object]:
+    """The public JSON form of a character."""
+    refs = []
+    for ref in character.refs:
+        found = ref.classification
+        refs.append(
+            {
+                "upload_id": ref.upload_id,
+                "filename": ref.filename,
+                "content_type": ref.content_type,
+                "size": ref.size,
+                "pose": None if found is None else found.pose,
+                "width": None if found is None else found.width,
+                "height": None if found is None else found.height,
+                "blob_key": ref.blob_key,
+            }
+        )
+    return {
+        "id": character.id,
+        "state": character.state.value,
+        "refs": refs,
+        "created_at": iso8601(character.created_at),
+    }
+
+
+def _page_query(query: str) -> tuple[str | None, int]:
+    try:
+        fields = urllib.parse.parse_qs(query, strict_parsing=bool(query), max_num_fields=4)
+    except ValueError:
+        raise InvalidRequest("malformed query string", param="query") from None
+    unknown = fields.keys() - {"cursor", "limit"}
+    if unknown:
+        raise InvalidRequest(f"unknown query parameter {sorted(unknown)[0]!r}", param=sorted(unknown)[0])
+    if any(len(values) > 1 for values in fields.values()):
+        raise InvalidRequest("each query parameter may appear once", param="query")
+    limit = fields.get("limit", ["50"])[0]
+    if not (limit.isascii() and limit.isdigit() and len(limit) <= 3):
+        raise InvalidRequest("limit must be a whole number from 1 to 100", param="limit")
+    return fields.get("cursor", [None])[0], int(limit)
+
+
 class HttpApi:
     """The spec's HTTP surface over an :class:`UploadTickets` service.
 
@@ -202,6 +247,12 @@ class HttpApi:
             "classify": self.classify,
             "create_character": self.create_character,
         }
+        self._bodyless_handlers: dict[str, Callable[[Mapping[str, str], str, str], HttpResponse]] = {
+            "get_upload": lambda headers, upload_id, _: self.get_upload(headers, upload_id),
+            "list_characters": lambda headers, _, query: self.list_characters(headers, query),
+            "get_character": lambda headers, character_id, _: self.get_character(headers, character_id),
+            "delete_character": lambda headers, character_id, _: self.delete_character(headers, character_id),
+        }
 
     def handle(
         self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes | Iterable[bytes]
@@ -220,7 +271,7 @@ class HttpApi:
             if route.body == "none":
                 if declared != 0 and ("transfer-encoding" in headers or declared is not None):
                     raise InvalidRequest("this route takes no request body", code="body_not_allowed")
-                return self.get_upload(headers, variable)
+                return self._bodyless_handlers[route.name](headers, variable, query)
             if route.body == "upload":
                 admission = self.service.admit_upload(
                     variable, query, content_type=headers.get("content-type"), content_length=declared
@@ -315,21 +366,26 @@ class HttpApi:
         upload_ids = _rules.parse_consume_request(_decode(body))
         decision = self.service.charge(team)
         character = self.service.consume(team, upload_ids)
-        refs = [
-            {
-                "upload_id": ticket.id,
-                "filename": ticket.filename,
-                "content_type": ticket.content_type,
-                "size": ticket.size,
-                "pose": None if ticket.classification is None else ticket.classification.pose,
-            }
-            for ticket in character.uploads
-        ]
-        return _json_response(
-            201,
-            {"id": character.id, "refs": refs, "created_at": iso8601(character.created_at)},
-            rate_limit_headers(self.service.rate, decision),
-        )
+        return _json_response(201, character_view(character), rate_limit_headers(self.service.rate, decision))
+
+    def get_character(self, headers: Mapping[str, str], character_id: str) -> HttpResponse:
+        """``GET /v1/characters/{id}``."""
+        team = self.authenticate(headers)
+        return _json_response(200, character_view(self.service.get_character(team, character_id)))
+
+    def list_characters(self, headers: Mapping[str, str], query: str) -> HttpResponse:
+        """``GET /v1/characters?cursor=&limit=``: the team's characters, oldest first."""
+        team = self.authenticate(headers)
+        cursor, limit = _page_query(query)
+        page = self.service.list_characters(team, cursor=cursor, limit=limit)
+        payload = {"data": [character_view(c) for c in page.characters], "next_cursor": page.next_cursor}
+        return _json_response(200, payload)
+
+    def delete_character(self, headers: Mapping[str, str], character_id: str) -> HttpResponse:
+        """``DELETE /v1/characters/{id}``: the character and its bytes."""
+        team = self.authenticate(headers)
+        self.service.delete_character(team, character_id)
+        return HttpResponse(status=204, headers=(), body=b"")
 
     def get_upload(self, headers: Mapping[str, str], upload_id: str) -> HttpResponse:
         """``GET /v1/characters/uploads/{upload_id}``."""

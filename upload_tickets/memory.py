@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from upload_tickets._errors import NotFound
 from upload_tickets._io import read_capped
-from upload_tickets._models import BlobInfo, RateDecision, Team, UploadTicket
+from upload_tickets._models import BlobInfo, Character, CharacterState, RateDecision, Team, UploadTicket
 from upload_tickets._policy import RatePolicy
 from upload_tickets._ratelimit import gcra
 from upload_tickets.clock import SystemClock
@@ -38,6 +38,7 @@ class MemoryTicketStore:
         self._idempotency: dict[tuple[str, str], str] = {}
         self._expiry: dict[int, list[str]] = {}
         self._expiry_minutes: list[int] = []  # heap of the keys of _expiry
+        self._characters: dict[str, Character] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -82,13 +83,59 @@ class MemoryTicketStore:
     def replace(self, updated: Sequence[UploadTicket]) -> bool:
         """All-or-nothing compare-and-swap on versions."""
         with self._lock:
-            for new in updated:
-                current = self._tickets.get(new.id)
-                if current is None or current.version + 1 != new.version:
-                    return False
-            for new in updated:
-                self._tickets[new.id] = new
+            return self._swap(updated)
+
+    def _swap(self, updated: Sequence[UploadTicket]) -> bool:
+        for new in updated:
+            current = self._tickets.get(new.id)
+            if current is None or current.version + 1 != new.version:
+                return False
+        for new in updated:
+            self._tickets[new.id] = new
+        return True
+
+    def consume(self, updated: Sequence[UploadTicket], character: Character) -> bool:
+        """Swap the tickets and add the character under one lock."""
+        with self._lock:
+            if character.id in self._characters or not self._swap(updated):
+                return False
+            self._characters[character.id] = character
             return True
+
+    def get_character(self, team: str, character_id: str) -> Character | None:
+        """``team``'s character, or ``None``."""
+        character = self._characters.get(character_id)
+        return character if character is not None and character.team == team else None
+
+    def list_characters(self, team: str, after: str | None, limit: int) -> list[Character]:
+        """``team``'s characters after ``after``, in id order (a scan: fine for tests and small sets)."""
+        with self._lock:
+            ids = sorted(i for i, c in self._characters.items() if c.team == team and (after is None or i > after))
+            return [self._characters[i] for i in ids[:limit]]
+
+    def replace_character(self, updated: Character) -> bool:
+        """Compare-and-swap on the character's version."""
+        with self._lock:
+            current = self._characters.get(updated.id)
+            if current is None or current.version + 1 != updated.version:
+                return False
+            self._characters[updated.id] = updated
+            return True
+
+    def delete_character(self, character: Character) -> bool:
+        """Delete the character if still at its version."""
+        with self._lock:
+            current = self._characters.get(character.id)
+            if current is None or current.version != character.version:
+                return False
+            del self._characters[character.id]
+            return True
+
+    def unsettled_characters(self, limit: int) -> list[Character]:
+        """Characters still ``promoting`` or ``deleting``."""
+        with self._lock:
+            unsettled = [c for c in self._characters.values() if c.state is not CharacterState.READY]
+            return unsettled[:limit]
 
     def expired(self, now_us: int, limit: int) -> list[UploadTicket]:
         """Tickets at or past their TTL, oldest minute first."""
@@ -179,6 +226,16 @@ class MemoryBlobStore:
         if entry is None:
             raise NotFound(f"no blob {key!r}", code="blob_not_found")
         return io.BytesIO(entry[0])
+
+    def promote(self, staged_key: str, key: str, *, etag: str | None) -> None:
+        """Copy the staged bytes to ``key`` (memory blobs keep no ETag: ``etag`` must be ``None``)."""
+        with self._lock:
+            if key in self._blobs:
+                return
+            entry = self._blobs.get(staged_key)
+            if entry is None:
+                raise NotFound(f"no blob {staged_key!r} to promote", code="blob_not_found")
+            self._blobs[key] = entry
 
     def delete(self, key: str) -> bool:
         """Delete the blob; ``False`` if it was not there."""

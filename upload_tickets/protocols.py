@@ -11,6 +11,7 @@ from typing import BinaryIO, Protocol, runtime_checkable
 
 from upload_tickets._models import (
     BlobInfo,
+    Character,
     Classification,
     RateDecision,
     SignedUpload,
@@ -73,6 +74,44 @@ class TicketStore(Protocol):
 
     def delete(self, tickets: Sequence[UploadTicket]) -> int:
         """Delete these tickets if still at their version; return how many went."""
+        ...
+
+    def consume(self, updated: Sequence[UploadTicket], character: Character) -> bool:
+        """:meth:`replace` ``updated`` and create ``character`` in the same atomic step.
+
+        Either the tickets move on and the character exists, or (a stored ticket moved
+        on, or is gone) nothing changes and the answer is ``False``. Characters have no
+        TTL: nothing but :meth:`delete_character` removes one.
+        """
+        ...
+
+    def get_character(self, team: str, character_id: str) -> Character | None:
+        """``team``'s character with this id, or ``None`` (also when another team owns it)."""
+        ...
+
+    def list_characters(self, team: str, after: str | None, limit: int) -> list[Character]:
+        """Up to ``limit`` of ``team``'s characters with ids above ``after``, in id order."""
+        ...
+
+    def replace_character(self, updated: Character) -> bool:
+        """Store ``updated`` if the stored character is exactly one version behind it."""
+        ...
+
+    def delete_character(self, character: Character) -> bool:
+        """Delete the character if still at its version."""
+        ...
+
+    def unsettled_characters(self, limit: int) -> list[Character]:
+        """Up to ``limit`` characters left ``promoting`` or ``deleting`` (for the sweep to finish)."""
+        ...
+
+
+@runtime_checkable
+class PartialSweepStore(Protocol):
+    """A store made of parts that can fail alone (Redis Cluster nodes): it lists what it can reach."""
+
+    def expired_reachable(self, now_us: int, limit: int) -> tuple[list[UploadTicket], tuple[str, ...]]:
+        """:meth:`TicketStore.expired` over the reachable parts, and the names of the others."""
         ...
 
 
@@ -141,6 +180,15 @@ class BlobStore(Protocol):
 
     def open(self, key: str) -> BinaryIO:
         """A readable binary stream of the blob; ``NotFound`` if absent."""
+        ...
+
+    def promote(self, staged_key: str, key: str, *, etag: str | None) -> None:
+        """Make ``key`` a durable copy of the bytes at ``staged_key``; idempotent.
+
+        Done already when ``key`` exists. With an ``etag`` the copy is made only if the
+        staged bytes still carry it (``UploadChanged`` otherwise); ``NotFound`` when
+        neither key exists. ``key`` must lie outside anything that expires staged bytes.
+        """
         ...
 
     def delete(self, key: str) -> bool:

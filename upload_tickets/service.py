@@ -19,14 +19,20 @@ from upload_tickets import _lifecycle, _rules
 from upload_tickets._errors import (
     Conflict,
     IdempotencyConflict,
+    InvalidRequest,
     NotFound,
     PayloadTooLarge,
     RateLimited,
+    TicketExpired,
     UnsupportedMediaType,
+    UploadChanged,
 )
-from upload_tickets._lifecycle import Event
+from upload_tickets._lifecycle import CharacterEvent, Event
 from upload_tickets._models import (
     Character,
+    CharacterPage,
+    CharacterRef,
+    CharacterState,
     MintRequest,
     MintResult,
     RateDecision,
@@ -45,6 +51,7 @@ from upload_tickets.protocols import (
     ChargingTicketStore,
     Classifier,
     Clock,
+    PartialSweepStore,
     RateLimiter,
     Signer,
     TicketStore,
@@ -166,7 +173,7 @@ class UploadTickets:
             url_expires_at=(now + self.ttl.upload_url_ttl_us) // _SECOND_US * _SECOND_US,
             expires_at=now + self.ttl.ticket_ttl_us,
             max_bytes=self.ttl.max_upload_bytes,
-            blob_key=ticket_id,
+            blob_key=staged_key(team.id, ticket_id),
             idempotency_key=idempotency_key,
             request_hash=request_hash,
         )
@@ -238,7 +245,7 @@ class UploadTickets:
         ticket, now = admission.ticket, admission.admitted_at
         # Each PUT gets a fresh key: a consumed ticket keeps the exact bytes it was
         # consumed with even if a late PUT races the consume.
-        key = f"{ticket.id}.{secrets.token_hex(6)}"
+        key = f"{staged_key(ticket.team, ticket.id)}.{secrets.token_hex(6)}"
         size = self.blobs.put(key, body, max_bytes=admission.max_bytes, content_type=admission.content_type)
         try:
             for _ in range(_MAX_ATTEMPTS):
@@ -266,7 +273,7 @@ class UploadTickets:
         """Check the uploaded bytes are the declared image type; record type, size and pose."""
         for _ in range(_MAX_ATTEMPTS):
             now = self.clock.now_us()
-            ticket = self._confirm(self.get(team, upload_id), now)
+            ticket = self._confirm(self.get(team, upload_id), now, param="upload_id", recheck=True)
             _lifecycle.check(ticket, Event.CLASSIFY, now, "upload_id")
             with self.blobs.open(ticket.blob_key) as stream:
                 classification = self.classifier.classify(stream, ticket.content_type)
@@ -276,36 +283,143 @@ class UploadTickets:
         raise Conflict("the upload is being changed concurrently; retry", code="contention")
 
     def consume(self, team: Team, upload_ids: Sequence[str]) -> Character:
-        """Consume 1-6 of the team's uploaded tickets into a new character: all or none."""
+        """Consume 1-6 of the team's uploaded tickets into a new character: all or none.
+
+        The tickets' move to ``consumed`` and the character record are one atomic step;
+        from then on the character owns the bytes: they are copied to its own keys
+        (:meth:`BlobStore.promote`), out of reach of the sweep and of any lifecycle
+        rule on staged uploads. A copy that cannot finish now is finished by the sweep.
+        """
         ids = _rules.parse_consume_request({"upload_ids": list(upload_ids)})
         character_id = f"chr_{ULID.from_timestamp(self.clock.now_us() // 1000)}"
+        seen: dict[str, UploadTicket] = {}
         for _ in range(_MAX_ATTEMPTS):
             now = self.clock.now_us()
             tickets = self.store.get_many(team.id, ids)
-            if all(t is not None and t.team == team.id and t.character_id == character_id for t in tickets):
+            if any(t is not None and t.character_id == character_id for t in tickets):
                 # Our own write landed though the store could not confirm it (a dropped
                 # connection after commit): report the success it was.
-                owned = tuple(t for t in tickets if t is not None)
-                return Character(id=character_id, team=team.id, uploads=owned, created_at=now)
+                committed = self.store.get_character(team.id, character_id)
+                if committed is not None:
+                    return self._promote(committed)
             updated = []
             for index, (upload_id, ticket) in enumerate(zip(ids, tickets, strict=True)):
                 param = f"upload_ids[{index}]"
                 if ticket is None or ticket.team != team.id:
+                    earlier = seen.get(upload_id)
+                    if earlier is not None and earlier.is_expired(now):
+                        # Swept between our reads: it expired, it was not "never there".
+                        raise TicketExpired(f"upload {upload_id} has expired", param=param)
                     raise NotFound(f"no upload {upload_id} for this team", param=param)
-                ticket = self._confirm(ticket, now)
+                seen[upload_id] = ticket
+                ticket = self._confirm(ticket, now, param=param, recheck=False)
                 updated.append(_lifecycle.apply(ticket, Event.CONSUME, now, param=param, character_id=character_id))
-            if self.store.replace(updated):
-                return Character(id=character_id, team=team.id, uploads=tuple(updated), created_at=now)
+            character = Character(
+                id=character_id,
+                team=team.id,
+                refs=tuple(
+                    CharacterRef(
+                        upload_id=ticket.id,
+                        filename=ticket.filename,
+                        content_type=ticket.content_type,
+                        size=ticket.size or 0,
+                        classification=ticket.classification,
+                        staged_key=ticket.blob_key,
+                        blob_key=f"characters/{team.id}/{character_id}/{n}",
+                        etag=ticket.etag,
+                    )
+                    for n, ticket in enumerate(updated)
+                ),
+                created_at=now,
+            )
+            if self.store.consume(updated, character):
+                return self._promote(character)
         raise Conflict("the uploads are being changed concurrently; retry", code="contention")
 
+    def _promote(self, character: Character) -> Character:
+        """Copy a ``promoting`` character's bytes to its own keys, mark it ready, drop the staged bytes."""
+        if character.state is not CharacterState.PROMOTING:
+            return character
+        for ref in character.refs:
+            self.blobs.promote(ref.staged_key, ref.blob_key, etag=ref.etag)
+        ready = _lifecycle.apply_character(character, CharacterEvent.PROMOTED)
+        if not self.store.replace_character(ready):
+            # Someone else (the sweep, a retry) finished it first.
+            return self.store.get_character(character.team, character.id) or ready
+        # Only once the copies are durable and recorded do the staged bytes go.
+        for ref in character.refs:
+            self.blobs.delete(ref.staged_key)
+        return ready
+
+    def get_character(self, team: Team, character_id: str) -> Character:
+        """The team's character; another team's id is ``NotFound`` like an unknown one."""
+        character = self.store.get_character(team.id, _rules.parse_character_id(character_id))
+        if character is None or character.team != team.id or character.state is CharacterState.DELETING:
+            raise NotFound(f"no character {character_id} for this team", code="character_not_found", param="id")
+        return character
+
+    def list_characters(self, team: Team, *, cursor: str | None = None, limit: int = 50) -> CharacterPage:
+        """A page of the team's characters, oldest first; pass ``next_cursor`` back for the next."""
+        if not 1 <= limit <= 100:
+            raise InvalidRequest("limit must be between 1 and 100", param="limit")
+        if cursor is not None:
+            _rules.parse_character_id(cursor, param="cursor")
+        found = self.store.list_characters(team.id, cursor, limit + 1)
+        visible = [c for c in found[:limit] if c.state is not CharacterState.DELETING]
+        next_cursor = found[limit - 1].id if len(found) > limit else None
+        return CharacterPage(characters=tuple(visible), next_cursor=next_cursor)
+
+    def delete_character(self, team: Team, character_id: str) -> None:
+        """Delete the character and its bytes: marked ``deleting``, then bytes, then record (crash-safe)."""
+        for _ in range(_MAX_ATTEMPTS):
+            character = self._promote(self.get_character(team, character_id))
+            deleting = _lifecycle.apply_character(character, CharacterEvent.DELETE)
+            if self.store.replace_character(deleting):
+                self._finish_delete(deleting)
+                return
+        raise Conflict("the character is being changed concurrently; retry", code="contention")
+
+    def _finish_delete(self, character: Character) -> None:
+        for ref in character.refs:
+            self.blobs.delete(ref.blob_key)
+            self.blobs.delete(ref.staged_key)
+        self.store.delete_character(character)
+
     def sweep(self, *, limit: int = 1000) -> SweepReport:
-        """Evict up to ``limit`` expired tickets and their bytes."""
+        """Finish unsettled characters, then evict up to ``limit`` expired tickets and their bytes.
+
+        An unconsumed expired ticket is first claimed (``evicting``, version-checked), so a
+        consume racing the sweep either wins with its bytes intact or loses with 410;
+        only then are its bytes deleted, and last its record, so a crash at any point
+        leaves a claim the next sweep completes. A consumed ticket's record goes without
+        its bytes: they are the character's.
+        """
+        characters = 0
+        for character in self.store.unsettled_characters(limit):
+            if character.state is CharacterState.PROMOTING:
+                self._promote(character)
+            else:
+                self._finish_delete(character)
+            characters += 1
         now = self.clock.now_us()
-        expired = self.store.expired(now, limit)
-        # Bytes first: a crash in between leaves a ticket the next sweep finds again,
-        # never bytes that no ticket points to.
-        blobs = sum(1 for ticket in expired if self.blobs.delete(ticket.blob_key))
-        return SweepReport(tickets=self.store.delete(expired), blobs=blobs)
+        skipped: tuple[str, ...] = ()
+        if isinstance(self.store, PartialSweepStore):
+            expired, skipped = self.store.expired_reachable(now, limit)
+        else:
+            expired = self.store.expired(now, limit)
+        tickets = blobs = 0
+        for ticket in expired:
+            if ticket.state is State.CONSUMED:
+                tickets += self.store.delete([ticket])
+                continue
+            if ticket.state is not State.EVICTING:
+                claimed = _lifecycle.apply(ticket, Event.EVICT, now)
+                if not self.store.replace([claimed]):
+                    continue  # it moved on (a consume won); the next sweep looks again
+                ticket = claimed
+            blobs += self.blobs.delete(ticket.blob_key)
+            tickets += self.store.delete([ticket])
+        return SweepReport(tickets=tickets, blobs=blobs, characters=characters, skipped=skipped)
 
     def _load(self, team_id: str, upload_id: str) -> UploadTicket:
         ticket = self.store.get(team_id, upload_id)
@@ -313,21 +427,41 @@ class UploadTickets:
             raise NotFound("no such upload")
         return ticket
 
-    def _confirm(self, ticket: UploadTicket, now: int) -> UploadTicket:
-        """Record bytes PUT straight to object storage (no upload host saw them)."""
-        if ticket.state is not State.MINTED or ticket.is_expired(now):
+    def _confirm(self, ticket: UploadTicket, now: int, *, param: str, recheck: bool) -> UploadTicket:
+        """Record bytes PUT straight to object storage (no upload host saw them).
+
+        A ticket confirmed before carries the object's ETag; if the object changed since
+        (the presigned URL lets the client PUT again), ``recheck`` confirms the new bytes
+        (classify then judges them), otherwise the change is refused with ``UploadChanged``.
+        """
+        if ticket.is_expired(now) or ticket.state is State.CONSUMED:
             return ticket
+        if ticket.state is not State.MINTED and ticket.etag is None:
+            return ticket  # bytes from our own upload host: immutable under their key
         info = self.blobs.head(ticket.blob_key)
         if info is None:
+            if ticket.state is State.MINTED:
+                return ticket
+            raise UploadChanged(f"the bytes of {ticket.id} are gone from storage; upload again", param=param)
+        if ticket.state is not State.MINTED and info.etag == ticket.etag:
             return ticket
+        if ticket.state is not State.MINTED and not recheck:
+            raise UploadChanged(
+                f"the bytes of {ticket.id} changed after they were checked; classify again", param=param
+            )
         if info.size > ticket.max_bytes:
-            raise PayloadTooLarge(f"the stored upload exceeds {ticket.max_bytes} bytes", param="upload_id")
+            raise PayloadTooLarge(f"the stored upload exceeds {ticket.max_bytes} bytes", param=param)
         if info.content_type is not None and _media_type(info.content_type) != ticket.content_type:
-            raise UnsupportedMediaType(f"the stored upload is not {ticket.content_type}", param="upload_id")
-        confirmed = _lifecycle.apply(ticket, Event.CONFIRM, now, size=info.size, uploaded_at=now)
+            raise UnsupportedMediaType(f"the stored upload is not {ticket.content_type}", param=param)
+        confirmed = _lifecycle.apply(ticket, Event.CONFIRM, now, size=info.size, uploaded_at=now, etag=info.etag)
         if self.store.replace([confirmed]):
             return confirmed
         return self._load(ticket.team, ticket.id)
 
 
-__all__ = ["UploadTickets"]
+def staged_key(team: str, upload_id: str) -> str:
+    """Where an upload's bytes are staged: the team and the upload id are in the key."""
+    return f"staged/{team}/{upload_id}"
+
+
+__all__ = ["UploadTickets", "staged_key"]

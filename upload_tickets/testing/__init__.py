@@ -3,10 +3,12 @@
 - :class:`TicketStoreContract`, :class:`RateLimiterContract`, :class:`SignerContract`,
   :class:`VerifyingSignerContract`, :class:`BlobStoreContract`: subclass, give the fixture.
 - :func:`service_state_machine`: a Hypothesis state machine over the whole service.
+- :class:`ServiceOwnershipContract`: characters keep their bytes through sweeps; expired
+  uploads lose theirs. :func:`sweep_consume_race`: a consume against a sweep, real clock.
 - :func:`consume_race`, :func:`bucket_hammer`: races between OS processes.
 """
 
-from upload_tickets.testing._fixtures import START_US, image_bytes, make_ticket, new_ticket_id
+from upload_tickets.testing._fixtures import START_US, image_bytes, make_character, make_ticket, new_ticket_id
 from upload_tickets.testing.contracts import (
     BlobStoreContract,
     RateLimiterContract,
@@ -14,20 +16,25 @@ from upload_tickets.testing.contracts import (
     TicketStoreContract,
     VerifyingSignerContract,
 )
+from upload_tickets.testing.ownership import RaceOutcome, ServiceOwnershipContract, sweep_consume_race
 from upload_tickets.testing.races import bucket_hammer, consume_race
 from upload_tickets.testing.state_machine import service_state_machine
 
 __all__ = [
     "START_US",
     "BlobStoreContract",
+    "RaceOutcome",
     "RateLimiterContract",
+    "ServiceOwnershipContract",
     "SignerContract",
     "TicketStoreContract",
     "VerifyingSignerContract",
     "bucket_hammer",
     "consume_race",
     "image_bytes",
+    "make_character",
     "make_ticket",
     "new_ticket_id",
     "service_state_machine",
+    "sweep_consume_race",
 ]

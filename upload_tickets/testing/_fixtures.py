@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import functools
 import io
+from collections.abc import Sequence
 
 from ulid import ULID
 
-from upload_tickets._models import UploadTicket
+from upload_tickets._models import Character, CharacterRef, Classification, UploadTicket
 
 START_US = 1_778_000_000_000_000
 _PIL_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
@@ -53,3 +54,23 @@ def make_ticket(
         idempotency_key=idempotency_key,
         request_hash=None if idempotency_key is None else "hash-" + idempotency_key,
     )
+
+
+def make_character(tickets: Sequence[UploadTicket], *, now_us: int = START_US) -> Character:
+    """A ``promoting`` character over ``tickets`` (all of one team), for store contracts."""
+    character_id = f"chr_{ULID()}"
+    team = tickets[0].team
+    refs = tuple(
+        CharacterRef(
+            upload_id=ticket.id,
+            filename=ticket.filename,
+            content_type=ticket.content_type,
+            size=3,
+            classification=Classification("image/jpeg", 8, 6, "front") if n % 2 == 0 else None,
+            staged_key=ticket.blob_key,
+            blob_key=f"characters/{team}/{character_id}/{n}",
+            etag=None if n % 2 == 0 else '"d41d8cd98f00b204e9800998ecf8427e"',
+        )
+        for n, ticket in enumerate(tickets)
+    )
+    return Character(id=character_id, team=team, refs=refs, created_at=now_us)

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
 import pytest
 
 from upload_tickets._errors import NotFound, PayloadTooLarge, SignatureInvalid, UploadUrlExpired
-from upload_tickets._models import State
+from upload_tickets._models import BlobInfo, CharacterState, State, UploadTicket
 from upload_tickets._policy import RatePolicy
 from upload_tickets.protocols import BlobStore, RateLimiter, Signer, TicketStore, VerifyingSigner
-from upload_tickets.testing._fixtures import START_US, make_ticket
+from upload_tickets.testing._fixtures import START_US, make_character, make_ticket
 
 _TEN_PER_SECOND = RatePolicy(name="contract", limit=10, period_us=1_000_000, burst=5)
 
@@ -139,6 +140,71 @@ class TicketStoreContract:
         assert store.delete([moved]) == 1
         assert store.find_by_idempotency_key("team_a", "k") is None
         assert store.expired(START_US + 10**15, limit=10) == []
+
+    # Characters: written with the consume, no TTL, version-checked like tickets.
+
+    def _consumed(self, store: TicketStore, count: int = 2, team: str = "team_a") -> tuple[list[UploadTicket], Any]:
+        tickets = [make_ticket(team=team) for _ in range(count)]
+        for ticket in tickets:
+            store.create(ticket)
+        character = make_character(tickets)
+        updated = [attrs.evolve(t, state=State.CONSUMED, version=1, size=3, character_id=character.id) for t in tickets]
+        return updated, character
+
+    def test_consume_writes_tickets_and_character_together(self, store: TicketStore) -> None:
+        updated, character = self._consumed(store)
+        assert store.consume(updated, character) is True
+        assert store.get_many("team_a", [t.id for t in updated]) == updated
+        assert store.get_character("team_a", character.id) == character
+
+    def test_consume_on_a_stale_ticket_writes_no_character(self, store: TicketStore) -> None:
+        updated, character = self._consumed(store, count=3)
+        before = store.get(updated[0].team, updated[0].id)
+        assert store.replace([attrs.evolve(updated[1], state=State.UPLOADED, character_id=None)])
+        assert store.consume(updated, character) is False
+        assert store.get_character("team_a", character.id) is None
+        assert store.get(updated[0].team, updated[0].id) == before
+
+    def test_another_teams_character_is_invisible(self, store: TicketStore) -> None:
+        updated, character = self._consumed(store, team="team_b")
+        assert store.consume(updated, character)
+        assert store.get_character("team_a", character.id) is None
+        assert store.list_characters("team_a", None, 10) == []
+        assert store.get_character("team_b", character.id) == character
+
+    def test_characters_survive_the_tickets_and_never_expire(self, store: TicketStore) -> None:
+        updated, character = self._consumed(store)
+        assert store.consume(updated, character)
+        assert store.delete(store.expired(START_US + 10**15, limit=10)) == 2
+        assert store.get_character("team_a", character.id) == character
+
+    def test_list_characters_pages_in_id_order(self, store: TicketStore) -> None:
+        made = []
+        for _ in range(5):
+            updated, character = self._consumed(store, count=1)
+            assert store.consume(updated, character)
+            made.append(character)
+        made.sort(key=lambda c: c.id)
+        assert store.list_characters("team_a", None, 3) == made[:3]
+        assert store.list_characters("team_a", made[2].id, 3) == made[3:]
+        assert store.list_characters("team_a", made[4].id, 3) == []
+
+    def test_character_changes_are_version_checked(self, store: TicketStore) -> None:
+        updated, character = self._consumed(store)
+        assert store.consume(updated, character)
+        assert store.unsettled_characters(10) == [character]
+        ready = attrs.evolve(character, state=CharacterState.READY, version=1)
+        assert store.replace_character(ready) is True
+        assert store.replace_character(ready) is False
+        assert store.unsettled_characters(10) == []
+        assert store.get_character("team_a", character.id) == ready
+        deleting = attrs.evolve(ready, state=CharacterState.DELETING, version=2)
+        assert store.replace_character(deleting)
+        assert store.unsettled_characters(10) == [deleting]
+        assert store.delete_character(ready) is False
+        assert store.delete_character(deleting) is True
+        assert store.get_character("team_a", character.id) is None
+        assert store.unsettled_characters(10) == []
 
 
 class RateLimiterContract:
@@ -300,3 +366,16 @@ class BlobStoreContract:
         assert blobs.head("upl_contract.5") is None
         with pytest.raises(NotFound):
             blobs.open("upl_contract.5")
+
+    def test_promote_copies_to_a_key_of_its_own_once(self, blobs: BlobStore) -> None:
+        staged, owned = "staged/team_a/upl_contract.6", "characters/team_a/chr_contract/0"
+        blobs.put(staged, [b"the bytes"], max_bytes=100, content_type="image/png")
+        etag = (blobs.head(staged) or BlobInfo(0, None)).etag
+        blobs.promote(staged, owned, etag=etag)
+        blobs.promote(staged, owned, etag=etag)  # idempotent: a roll-forward may repeat it
+        assert blobs.delete(staged) is True
+        blobs.promote(staged, owned, etag=etag)  # done already, even with the staged bytes gone
+        with blobs.open(owned) as stream:
+            assert stream.read() == b"the bytes"
+        with pytest.raises(NotFound):
+            blobs.promote("staged/team_a/upl_contract.none", "characters/team_a/chr_contract/1", etag=None)

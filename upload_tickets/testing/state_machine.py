@@ -1,8 +1,10 @@
 """A Hypothesis state machine that drives a whole :class:`UploadTickets` service.
 
 It mints, uploads (good, mistyped, garbage and oversize bytes), re-uploads, classifies,
-consumes (across teams, with duplicates, with expired and consumed tickets), moves a
-manual clock and sweeps, and after every step checks the stores against a plain model.
+consumes (across teams, with duplicates, with expired and consumed tickets), deletes
+characters, moves a manual clock and sweeps, and after every step checks the stores
+against a plain model, byte ownership included: a character's bytes stay readable
+through every sweep and clock jump, an evicted ticket's bytes are gone.
 Any backend runs it by handing :func:`service_state_machine` a factory:
 
     TestRedisMachine = service_state_machine(lambda clock: UploadTickets(store=..., clock=clock, ...)).TestCase
@@ -21,7 +23,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from upload_tickets import _errors as errors
-from upload_tickets._models import MintRequest, State, Team
+from upload_tickets._models import CharacterState, MintRequest, State, Team
 from upload_tickets._ratelimit import gcra
 from upload_tickets.clock import ManualClock
 from upload_tickets.service import UploadTickets
@@ -44,6 +46,7 @@ class _Ticket:
     state: State = State.MINTED
     payload: bytes | None = None
     classified: bool = False
+    blob_key: str | None = None
 
     def payload_is_valid(self) -> bool:
         return self.payload == image_bytes(self.content_type)
@@ -72,6 +75,9 @@ def service_state_machine(
             self.tickets: list[_Ticket] = []
             self.swept: set[str] = set()
             self.tats: dict[str, int | None] = {}
+            # character id -> (team, the consumed tickets' payloads in order)
+            self.characters: dict[str, tuple[str, list[bytes]]] = {}
+            self.deleted_characters: dict[str, tuple[str, list[str]]] = {}
 
         def _now(self) -> int:
             return self.clock.now_us()
@@ -137,7 +143,7 @@ def service_state_machine(
             elif payload == "oversize":
                 expected = errors.PayloadTooLarge
             url = urlsplit(ticket.url)
-            self._expect(
+            stored = self._expect(
                 "upload",
                 expected,
                 lambda: self.service.receive(
@@ -149,7 +155,9 @@ def service_state_machine(
                 ),
             )
             if expected is None:
+                assert stored is not None
                 ticket.state, ticket.payload, ticket.classified = State.UPLOADED, data, False
+                ticket.blob_key = stored.blob_key
 
         @precondition(lambda self: self.tickets)
         @rule(index=st.integers(0, 10_000))
@@ -227,8 +235,24 @@ def service_state_machine(
             if expected is None:
                 assert character is not None
                 assert character.upload_ids == tuple(t.id for t in chosen)
+                assert character.state is CharacterState.READY
                 for ticket in chosen:
                     ticket.state = State.CONSUMED
+                    assert ticket.payload is not None
+                self.characters[character.id] = (team.id, [t.payload or b"" for t in chosen])
+
+        @precondition(lambda self: self.characters)
+        @rule(index=st.integers(0, 10_000), as_other_team=st.sampled_from([False, False, True]))
+        def delete_character(self, index: int, as_other_team: bool) -> None:
+            character_id = sorted(self.characters)[index % len(self.characters)]
+            owner = self.characters[character_id][0]
+            team = self.teams[1] if (owner == self.teams[0].id) == as_other_team else self.teams[0]
+            expected = errors.NotFound if as_other_team else None
+            keys = [ref.blob_key for ref in self.service.get_character(Team(owner), character_id).refs]
+            self._expect("delete character", expected, lambda: self.service.delete_character(team, character_id))
+            if expected is None:
+                self.deleted_characters[character_id] = (owner, keys)
+                del self.characters[character_id]
 
         @rule(step=st.sampled_from([1 * _S, 2 * _S, 61 * _S, 16 * 60 * _S, 12 * 3600 * _S, 25 * 3600 * _S]))
         def advance(self, step: int) -> None:
@@ -240,7 +264,9 @@ def service_state_machine(
             due = [t for t in self._live() if now >= t.expires_at]
             report = self.service.sweep()
             assert report.tickets == len(due)
-            assert report.blobs == sum(1 for t in due if t.payload is not None)
+            # Only unconsumed tickets lose their bytes: a consumed one's are the character's.
+            assert report.blobs == sum(1 for t in due if t.payload is not None and t.state is not State.CONSUMED)
+            assert report.characters == 0  # every consume and delete here finished in place
             self.swept.update(t.id for t in due)
 
         def _expect(
@@ -266,12 +292,29 @@ def service_state_machine(
                 assert actual is not None, f"{ticket.id} vanished"
                 assert actual.state is ticket.state, (ticket.id, actual.state, ticket.state)
                 assert (actual.classification is not None) == ticket.classified
-                if ticket.payload is not None:
+                if ticket.payload is not None and ticket.state is not State.CONSUMED:
                     info = self.service.blobs.head(actual.blob_key)
                     assert info is not None
                     assert info.size == len(ticket.payload)
             for ticket in self.tickets:
                 if ticket.id in self.swept:
                     assert self.service.store.get(ticket.team, ticket.id) is None
+                    if ticket.state is not State.CONSUMED and ticket.blob_key is not None:
+                        assert self.service.blobs.head(ticket.blob_key) is None, f"{ticket.id} kept evicted bytes"
+                if ticket.state is State.CONSUMED and ticket.blob_key is not None:
+                    # Promoted: the staged bytes went once the character's copy was durable.
+                    assert self.service.blobs.head(ticket.blob_key) is None
+
+        @invariant()
+        def characters_own_their_bytes(self) -> None:
+            for character_id, (team, payloads) in self.characters.items():
+                character = self.service.get_character(Team(team), character_id)
+                assert character.state is CharacterState.READY
+                for ref, payload in zip(character.refs, payloads, strict=True):
+                    with self.service.blobs.open(ref.blob_key) as stream:
+                        assert stream.read() == payload, f"{character_id} lost the bytes of {ref.upload_id}"
+            for character_id, (team, keys) in self.deleted_characters.items():
+                assert self.service.store.get_character(team, character_id) is None
+                assert all(self.service.blobs.head(key) is None for key in keys)
 
     return UploadTicketsMachine
