@@ -163,3 +163,37 @@ def test_body_deadlines() -> None:
     assert deadlines.seconds_left(started=0, last_byte=1, received=100_000, now=3) == 3
     with pytest.raises(ValueError, match="idle_s"):
         BodyDeadlines(idle_s=0)
+
+
+def _get(api: HttpApi, path: str, key: str = API_KEY_A, query: str = "") -> HttpResponse:
+    return api.handle("GET", path, query, {"x-api-key": key}, b"")
+
+
+def test_characters_can_be_read_listed_and_deleted_over_http(api: HttpApi) -> None:
+    made = []
+    for _ in range(3):
+        minted = mint(api)
+        assert put(api, minted["upload_url"], image_bytes("image/png")).status == 200
+        created = post(api, "/v1/characters", {"upload_ids": [minted["upload_id"]]})
+        assert created.status == 201
+        made.append(created.json())
+    first = made[0]
+    assert first["state"] == "ready"
+    assert first["refs"][0]["blob_key"].startswith(f"characters/{TEAM_A.id}/{first['id']}/")
+    assert _get(api, f"/v1/characters/{first['id']}").json() == first
+    assert _get(api, f"/v1/characters/{first['id']}", key=API_KEY_B).status == 404
+    page = _get(api, "/v1/characters", query="limit=2").json()
+    assert [c["id"] for c in page["data"]] == [c["id"] for c in made[:2]]
+    rest = _get(api, "/v1/characters", query=f"limit=2&cursor={page['next_cursor']}").json()
+    assert ([c["id"] for c in rest["data"]], rest["next_cursor"]) == ([made[2]["id"]], None)
+    assert _get(api, "/v1/characters", key=API_KEY_B).json() == {"data": [], "next_cursor": None}
+    for query, param in [("limit=0", "limit"), ("limit=x", "limit"), ("cursor=upl_1", "cursor"), ("page=2", "page")]:
+        refused = _get(api, "/v1/characters", query=query)
+        assert (refused.status, refused.json()["error"]["param"]) == (400, param), query
+    assert _get(api, "/v1/characters/chr_nope").status == 400
+    delete = api.handle("DELETE", f"/v1/characters/{first['id']}", "", {"x-api-key": API_KEY_B}, b"")
+    assert delete.status == 404
+    delete = api.handle("DELETE", f"/v1/characters/{first['id']}", "", {"x-api-key": API_KEY_A}, b"")
+    assert (delete.status, delete.body) == (204, b"")
+    assert _get(api, f"/v1/characters/{first['id']}").status == 404
+    assert api.service.blobs.head(first["refs"][0]["blob_key"]) is None

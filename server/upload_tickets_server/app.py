@@ -167,8 +167,15 @@ async def _sweep_forever(api: HttpApi, interval_s: float) -> None:
             # A failed sweep (store briefly down) is retried at the next tick.
             logger.exception("sweep failed")
             continue
-        if report.tickets:
-            logger.info("swept %d expired tickets and %d blobs", report.tickets, report.blobs)
+        if report.tickets or report.characters:
+            logger.info(
+                "swept %d expired tickets and %d blobs; finished %d characters",
+                report.tickets,
+                report.blobs,
+                report.characters,
+            )
+        if report.skipped:
+            logger.warning("the sweep could not reach %s; the next one tries again", ", ".join(report.skipped))
 
 
 __all__ = ["SPOOL_BYTES", "UploadTicketsApp", "create_app"]

@@ -151,10 +151,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         except ValueError as error:
             parser.error(str(error))
         return 0
-    total_tickets = total_blobs = 0
-    while (report := api.service.sweep()).tickets:
+    total_tickets = total_blobs = total_characters = 0
+    skipped: set[str] = set()
+    while True:
+        report = api.service.sweep()
         total_tickets, total_blobs = total_tickets + report.tickets, total_blobs + report.blobs
-    print(f"swept {total_tickets} expired tickets and {total_blobs} blobs")
+        total_characters += report.characters
+        skipped.update(report.skipped)
+        if not (report.tickets or report.characters):
+            break
+    print(f"swept {total_tickets} expired tickets and {total_blobs} blobs; finished {total_characters} characters")
+    if skipped:
+        print(f"could not reach: {', '.join(sorted(skipped))}")
+        return 1
     return 0
 
 

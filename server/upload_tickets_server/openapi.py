@@ -8,6 +8,7 @@ from upload_tickets import _rules
 from upload_tickets.http import HttpApi
 
 _UPLOAD_ID = {"type": "string", "pattern": _rules.UPLOAD_ID_RE.pattern.replace("\\A", "^").replace("\\Z", "$")}
+_CHARACTER_ID = {"type": "string", "pattern": _rules.CHARACTER_ID_RE.pattern.replace("\\A", "^").replace("\\Z", "$")}
 _ISO = {"type": "string", "format": "date-time"}
 
 
@@ -49,6 +50,8 @@ _LINKS = {
 }
 # Characters the filename rule refuses: C0/C1 controls, line/paragraph separators, bidi controls.
 _FILENAME_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u200e\\u200f\\u202a-\\u202e\\u2066-\\u2069]+$"
+
+_CHARACTER_PARAM = {"name": "character_id", "in": "path", "required": True, "schema": _CHARACTER_ID}
 
 _COMMON_POST = {
     "400": _error("Malformed body, bad parameter or unknown API version"),
@@ -148,20 +151,71 @@ def openapi_document(api: HttpApi) -> dict[str, Any]:
                 }
             },
             "/v1/characters": {
+                "get": {
+                    "operationId": "listCharacters",
+                    "summary": "The team's characters, oldest first, a page at a time",
+                    "parameters": [
+                        {"name": "cursor", "in": "query", "required": False, "schema": _CHARACTER_ID},
+                        {
+                            "name": "limit",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 50},
+                        },
+                    ],
+                    "responses": {
+                        "200": _ok("A page of characters", "CharacterList"),
+                        "400": _error("Bad cursor, limit or query parameter"),
+                        "401": _error("Missing, malformed or unknown API key"),
+                    },
+                },
                 "post": {
                     "operationId": "createCharacter",
                     "summary": "Consume 1-6 uploads atomically into a new character",
                     "parameters": [version_param],
                     "requestBody": _json_body("CreateCharacterRequest"),
                     "responses": {
-                        "201": _ok("Character created", "Character", {**_RATE_HEADERS}),
+                        "201": {
+                            **_ok("Character created; it owns the uploads' bytes", "Character", {**_RATE_HEADERS}),
+                            "links": {
+                                "GetCharacter": {
+                                    "operationId": "getCharacter",
+                                    "parameters": {"character_id": "$response.body#/id"},
+                                },
+                            },
+                        },
                         "404": _error("Unknown upload, or another team's"),
-                        "409": _error("An upload is not uploaded yet or already consumed"),
+                        "409": _error("An upload is not uploaded yet, already consumed, or changed since checked"),
                         "410": _error("An upload expired"),
                         "415": _error("Bytes stored straight to object storage with another type"),
                         **_COMMON_POST,
                     },
-                }
+                },
+            },
+            "/v1/characters/{character_id}": {
+                "get": {
+                    "operationId": "getCharacter",
+                    "summary": "One of the team's characters, with its refs and their blob keys",
+                    "parameters": [_CHARACTER_PARAM],
+                    "responses": {
+                        "200": _ok("The character", "Character"),
+                        "400": _error("Not a character id"),
+                        "401": _error("Missing, malformed or unknown API key"),
+                        "404": _error("Unknown character, or another team's"),
+                    },
+                },
+                "delete": {
+                    "operationId": "deleteCharacter",
+                    "summary": "Delete a character and its bytes",
+                    "parameters": [_CHARACTER_PARAM],
+                    "responses": {
+                        "204": {"description": "Deleted"},
+                        "400": _error("Not a character id"),
+                        "401": _error("Missing, malformed or unknown API key"),
+                        "404": _error("Unknown character, or another team's"),
+                        "409": _error("The character is still being created or changed; retry"),
+                    },
+                },
             },
             "/v1/characters/uploads/{upload_id}": {
                 "get": {
@@ -287,24 +341,36 @@ def _schemas() -> dict[str, Any]:
         },
         "Character": {
             "type": "object",
-            "required": ["id", "refs", "created_at"],
+            "required": ["id", "state", "refs", "created_at"],
             "properties": {
-                "id": {"type": "string", "pattern": "^chr_[0-9A-HJKMNP-TV-Z]{26}$"},
+                "id": _CHARACTER_ID,
+                "state": {"type": "string", "enum": ["promoting", "ready"]},
                 "created_at": _ISO,
                 "refs": {
                     "type": "array",
                     "items": {
                         "type": "object",
-                        "required": ["upload_id", "filename", "content_type", "size", "pose"],
+                        "required": ["upload_id", "filename", "content_type", "size", "pose", "blob_key"],
                         "properties": {
                             "upload_id": _UPLOAD_ID,
                             "filename": {"type": "string"},
                             "content_type": {"type": "string"},
                             "size": nullable_int,
                             "pose": {"type": ["string", "null"]},
+                            "width": nullable_int,
+                            "height": nullable_int,
+                            "blob_key": {"type": "string", "description": "Where the character's copy of the bytes is"},
                         },
                     },
                 },
+            },
+        },
+        "CharacterList": {
+            "type": "object",
+            "required": ["data", "next_cursor"],
+            "properties": {
+                "data": {"type": "array", "items": {"$ref": "#/components/schemas/Character"}},
+                "next_cursor": {"type": ["string", "null"]},
             },
         },
         "Upload": {
