@@ -337,18 +337,23 @@ class UploadTickets:
         raise Conflict("the uploads are being changed concurrently; retry", code="contention")
 
     def _promote(self, character: Character) -> Character:
-        """Copy a ``promoting`` character's bytes to its own keys, mark it ready, drop the staged bytes."""
+        """Copy a ``promoting`` character's bytes to its own keys, drop the staged bytes, mark it ready.
+
+        Each step can be repeated: ``promote`` is a no-op once the copy exists (even with
+        the staged bytes gone), so the sweep rolls forward whatever a crash interrupted,
+        and no staged bytes outlive a character that reached ``ready``.
+        """
         if character.state is not CharacterState.PROMOTING:
             return character
         for ref in character.refs:
             self.blobs.promote(ref.staged_key, ref.blob_key, etag=ref.etag)
+        # Only once every copy is durable do the staged bytes go.
+        for ref in character.refs:
+            self.blobs.delete(ref.staged_key)
         ready = _lifecycle.apply_character(character, CharacterEvent.PROMOTED)
         if not self.store.replace_character(ready):
             # Someone else (the sweep, a retry) finished it first.
             return self.store.get_character(character.team, character.id) or ready
-        # Only once the copies are durable and recorded do the staged bytes go.
-        for ref in character.refs:
-            self.blobs.delete(ref.staged_key)
         return ready
 
     def get_character(self, team: Team, character_id: str) -> Character:
@@ -395,11 +400,19 @@ class UploadTickets:
         its bytes: they are the character's.
         """
         characters = 0
+        stuck: list[str] = []
         for character in self.store.unsettled_characters(limit):
-            if character.state is CharacterState.PROMOTING:
-                self._promote(character)
-            else:
-                self._finish_delete(character)
+            try:
+                if character.state is CharacterState.PROMOTING:
+                    self._promote(character)
+                else:
+                    self._finish_delete(character)
+            except UploadChanged:
+                # Object storage bytes replaced between the consume's check and its copy:
+                # the checked bytes are gone, so this character cannot complete. It is
+                # reported every sweep and never blocks eviction.
+                stuck.append(f"character {character.id}: its upload's bytes were replaced before the copy")
+                continue
             characters += 1
         now = self.clock.now_us()
         skipped: tuple[str, ...] = ()
@@ -407,6 +420,7 @@ class UploadTickets:
             expired, skipped = self.store.expired_reachable(now, limit)
         else:
             expired = self.store.expired(now, limit)
+        skipped += tuple(stuck)
         tickets = blobs = 0
         for ticket in expired:
             if ticket.state is State.CONSUMED:

@@ -1,24 +1,33 @@
-"""A real S3-compatible server that verifies SigV4: @20minutes/s3rver 4.0.4 on a free loopback port."""
+"""Real S3-compatible servers on free loopback ports, stopped by PID when the session ends.
+
+- ``s3rver``: @20minutes/s3rver 4.0.4, which verifies SigV4 (presigned URLs included) but
+  ignores ``x-amz-copy-source-if-match``.
+- ``localstack``: LocalStack 4.6.0's S3, which honours it (and, configured so here,
+  verifies SigV4 too). It runs from its own virtualenv, installed on first use.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import attrs
 import httpx
 import pytest
 
-from upload_tickets_s3 import S3Location, s3_client
+from tests.s3.support import ACCESS_KEY, BUCKET, S3Server
+from upload_tickets_s3 import S3Location
 
-HERE = Path(__file__).parent / "s3rver"
-ACCESS_KEY = SECRET_KEY = "S3RVER"  # s3rver's built-in account
-BUCKET = "uploads"
+S3RVER = Path(__file__).parent / "s3rver"
+LOCALSTACK = Path(__file__).parent / "localstack"
+LOCALSTACK_KEY = "test"  # LocalStack's default account
 
 
 def _free_port() -> int:
@@ -27,59 +36,111 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def _ensure_installed() -> None:
-    if (HERE / "node_modules" / "@20minutes" / "s3rver").exists():
+def _ensure_s3rver() -> None:
+    if (S3RVER / "node_modules" / "@20minutes" / "s3rver").exists():
         return
     npm = shutil.which("npm")
     if npm is None:
         pytest.skip("SERVICE DOWN: npm is not installed, so s3rver cannot be installed")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True, capture_output=True, timeout=600)
+    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=S3RVER, check=True, capture_output=True, timeout=600)
 
 
-@attrs.frozen
-class S3Server:
-    """A running s3rver and how to reach its bucket."""
+def _localstack_python() -> Path:
+    """The interpreter of LocalStack's own virtualenv, (re)installed when its lock changes."""
+    venv = LOCALSTACK / ".venv"
+    python = venv / "bin" / "python"
+    lock = LOCALSTACK / "requirements.txt"
+    stamp = venv / ".installed"
+    digest = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if python.exists() and stamp.exists() and stamp.read_text() == digest:
+        return python
+    subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--disable-pip-version-check", "-q", "-r", str(lock)],
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+    stamp.write_text(digest)
+    return python
 
-    endpoint: str
-    location: S3Location
 
-    def client(self) -> Any:
-        return s3_client(self.location, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY)
+def _answers(url: str) -> Callable[[], bool]:
+    def ready() -> bool:
+        httpx.get(url, timeout=1)
+        return True
+
+    return ready
+
+
+@contextmanager
+def _running(
+    name: str, command: list[str], ready: Callable[[], bool], *, env: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """Run ``command`` until the block ends; ``ready`` polls it up first."""
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if ready():
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start")
+            time.sleep(0.1)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture(scope="session")
 def s3rver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    _ensure_installed()
+    _ensure_s3rver()
     port = _free_port()
     data = tmp_path_factory.mktemp("s3rver")
-    process = subprocess.Popen(
-        [
-            "node",
-            str(HERE / "serve.js"),
-            "-d",
-            str(data),
-            "-a",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "--silent",
-            "--configure-bucket",
-            BUCKET,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(endpoint, timeout=1)
-            break
-        except httpx.TransportError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RuntimeError("s3rver did not start") from None
-            time.sleep(0.1)
-    yield S3Server(endpoint, S3Location(bucket=BUCKET, endpoint_url=endpoint, addressing="path"))
-    process.terminate()
-    process.wait(timeout=10)
+    command = ["node", str(S3RVER / "serve.js"), "-d", str(data), "-a", "127.0.0.1", "-p", str(port)]
+    with _running("s3rver", [*command, "--silent", "--configure-bucket", BUCKET], _answers(endpoint)):
+        yield S3Server(endpoint, S3Location(bucket=BUCKET, endpoint_url=endpoint, addressing="path"), ACCESS_KEY)
+
+
+@pytest.fixture(scope="session")
+def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    python = _localstack_python()
+    port = _free_port()
+    root = tmp_path_factory.mktemp("localstack")
+    env = {
+        **os.environ,
+        "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+        # Hypercorn binds the address given; LocalStack's default server binds every interface.
+        "GATEWAY_SERVER": "hypercorn",
+        "SERVICES": "s3",
+        "EAGER_SERVICE_LOADING": "1",
+        "S3_SKIP_SIGNATURE_VALIDATION": "0",
+        # This machine looks like a container to LocalStack, which would then write to
+        # /var/lib/localstack and /etc/localstack: keep everything under the test's folder.
+        "OVERRIDE_IN_DOCKER": "0",
+        "FILESYSTEM_ROOT": str(root / "fs"),
+        "XDG_CACHE_HOME": str(root / "cache"),
+        "DNS_ADDRESS": "0",
+        "SKIP_SSL_CERT_DOWNLOAD": "1",
+        "DISABLE_EVENTS": "1",
+    }
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def s3_is_up() -> bool:
+        health = httpx.get(f"{endpoint}/_localstack/health", timeout=1)
+        return health.status_code == 200 and health.json()["services"].get("s3") in ("running", "available")
+
+    command = [str(python), str(LOCALSTACK / "serve.py"), str(root / "objects")]
+    with _running("LocalStack", command, s3_is_up, env=env):
+        server = S3Server(endpoint, S3Location(bucket=BUCKET, endpoint_url=endpoint, addressing="path"), LOCALSTACK_KEY)
+        server.client().create_bucket(Bucket=BUCKET)
+        yield server

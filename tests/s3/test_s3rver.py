@@ -8,27 +8,21 @@ import io
 import os
 from urllib.parse import parse_qsl, urlsplit
 
-import httpx
 import pytest
-from botocore.credentials import Credentials, RefreshableCredentials
+from botocore.credentials import RefreshableCredentials
 from botocore.validate import ParamValidator
 from PIL import Image
 
-from tests.s3.conftest import ACCESS_KEY, SECRET_KEY, S3Server
+from tests.s3.support import ACCESS_KEY, PNG, SECRET_KEY, S3Server, direct_service, put, read
 from tests.support import TEAM_A
 from upload_tickets import (
     ManualClock,
-    MemoryRateLimiter,
-    MemoryTicketStore,
-    MintRequest,
     NotFound,
     PayloadTooLarge,
     State,
     StoreUnavailable,
     SystemClock,
-    TTLPolicy,
     UnprocessableImage,
-    UploadTickets,
 )
 from upload_tickets.testing import BlobStoreContract, SignerContract, image_bytes, make_ticket
 from upload_tickets_s3 import (
@@ -38,80 +32,61 @@ from upload_tickets_s3 import (
     S3Signer,
     apply_lifecycle_rule,
     lifecycle_rule,
+    s3_client,
 )
-
-PNG = MintRequest("front.png", "png", "image/png")
-CREDENTIALS = Credentials(ACCESS_KEY, SECRET_KEY)
-
-
-def _service(
-    s3rver: S3Server, *, clock: ManualClock | SystemClock | None = None, max_bytes: int = 1 << 20
-) -> UploadTickets:
-    clock = clock or SystemClock()
-    return UploadTickets(
-        store=MemoryTicketStore(),
-        limiter=MemoryRateLimiter(clock),
-        signer=S3Signer(s3rver.location, credentials=CREDENTIALS),
-        blobs=S3BlobStore(s3rver.client(), s3rver.location),
-        clock=clock,
-        ttl=TTLPolicy(max_upload_bytes=max_bytes),
-    )
-
-
-def _put(url: str, data: bytes, content_type: str = "image/png") -> httpx.Response:
-    return httpx.put(url, content=data, headers={"Content-Type": content_type})
 
 
 def test_full_flow_with_real_puts(s3rver: S3Server) -> None:
-    service = _service(s3rver)
+    service = direct_service(s3rver.isolated())
     minted = service.mint(TEAM_A, PNG)
     assert minted.upload.headers == {"Content-Type": "image/png"}
-    assert _put(minted.upload.url, image_bytes("image/png")).status_code == 200
+    assert put(minted.upload.url, image_bytes("image/png")).status_code == 200
     classified = service.classify(TEAM_A, minted.ticket.id)
     assert classified.state is State.CLASSIFIED
     assert classified.classification is not None
     assert classified.classification.width == 8
     character = service.consume(TEAM_A, [minted.ticket.id])
-    assert character.uploads[0].size == len(image_bytes("image/png"))
+    assert character.refs[0].size == len(image_bytes("image/png"))
+    assert character.refs[0].etag == classified.etag is not None
 
 
 def test_the_server_refuses_tampered_and_mistyped_puts(s3rver: S3Server) -> None:
-    minted = _service(s3rver).mint(TEAM_A, PNG)
+    minted = direct_service(s3rver).mint(TEAM_A, PNG)
     url = minted.upload.url
     signature = dict(parse_qsl(urlsplit(url).query))["X-Amz-Signature"]
     tampered = url.replace(signature, ("0" if signature[0] != "0" else "1") + signature[1:])
-    assert _put(tampered, image_bytes("image/png")).status_code == 403
+    assert put(tampered, image_bytes("image/png")).status_code == 403
     other_key = url.replace(minted.ticket.id, minted.ticket.id[:-1] + ("A" if minted.ticket.id[-1] != "A" else "B"))
-    assert _put(other_key, image_bytes("image/png")).status_code == 403
+    assert put(other_key, image_bytes("image/png")).status_code == 403
     longer = url.replace("X-Amz-Expires=900", "X-Amz-Expires=9000")
-    assert _put(longer, image_bytes("image/png")).status_code == 403
-    assert _put(url, image_bytes("image/jpeg"), content_type="image/jpeg").status_code == 403
-    assert _put(url, image_bytes("image/png")).status_code == 200
+    assert put(longer, image_bytes("image/png")).status_code == 403
+    assert put(url, image_bytes("image/jpeg"), content_type="image/jpeg").status_code == 403
+    assert put(url, image_bytes("image/png")).status_code == 200
 
 
 def test_the_server_refuses_an_expired_url(s3rver: S3Server) -> None:
     # Minted 20 minutes ago: its 15-minute URL is dead, whatever the signature says.
     clock = ManualClock(SystemClock().now_us() - 20 * 60 * 1_000_000)
-    minted = _service(s3rver, clock=clock).mint(TEAM_A, PNG)
-    response = _put(minted.upload.url, image_bytes("image/png"))
+    minted = direct_service(s3rver, clock=clock).mint(TEAM_A, PNG)
+    response = put(minted.upload.url, image_bytes("image/png"))
     assert response.status_code == 403
     assert b"expired" in response.content.lower()
 
 
 def test_oversize_and_wrong_bytes_are_refused_at_classify_and_consume(s3rver: S3Server) -> None:
-    service = _service(s3rver, max_bytes=1000)
+    service = direct_service(s3rver.isolated(), max_bytes=1000)
     big = service.mint(TEAM_A, PNG)
     noisy = Image.frombytes("RGB", (200, 200), os.urandom(200 * 200 * 3))  # incompressible
     buffer = io.BytesIO()
     noisy.save(buffer, "PNG")
     assert len(buffer.getvalue()) > 1000
-    assert _put(big.upload.url, buffer.getvalue()).status_code == 200  # S3 cannot cap a presigned PUT
+    assert put(big.upload.url, buffer.getvalue()).status_code == 200  # S3 cannot cap a presigned PUT
     with pytest.raises(PayloadTooLarge):
         service.classify(TEAM_A, big.ticket.id)
     with pytest.raises(PayloadTooLarge):
         service.consume(TEAM_A, [big.ticket.id])
     garbage = service.mint(TEAM_A, PNG)
-    assert _put(garbage.upload.url, b"not an image").status_code == 200
+    assert put(garbage.upload.url, b"not an image").status_code == 200
     with pytest.raises(UnprocessableImage):
         service.classify(TEAM_A, garbage.ticket.id)
     assert service.get(TEAM_A, garbage.ticket.id).state is State.UPLOADED
@@ -119,12 +94,24 @@ def test_oversize_and_wrong_bytes_are_refused_at_classify_and_consume(s3rver: S3
 
 def test_sweep_deletes_the_objects(s3rver: S3Server) -> None:
     clock = ManualClock(SystemClock().now_us())
-    service = _service(s3rver, clock=clock)
+    service = direct_service(s3rver.isolated(), clock=clock)
     minted = service.mint(TEAM_A, PNG)
-    assert _put(minted.upload.url, image_bytes("image/png")).status_code == 200
+    assert put(minted.upload.url, image_bytes("image/png")).status_code == 200
     clock.advance(24 * 3600 * 1_000_000)
     assert service.sweep().blobs == 1
     assert service.blobs.head(minted.ticket.blob_key) is None
+
+
+def test_promote_copies_the_bytes_and_their_type(s3rver: S3Server) -> None:
+    blobs = s3rver.isolated().blobs()
+    staged, owned = "staged/team_a/upl_promote", "characters/team_a/chr_promote/0"
+    blobs.put(staged, [image_bytes("image/png")], max_bytes=1 << 20, content_type="image/png")
+    checked = blobs.head(staged)
+    assert checked is not None
+    assert checked.etag is not None
+    blobs.promote(staged, owned, etag=checked.etag)
+    assert blobs.head(owned) == checked  # same size, type and (single-part MD5) ETag
+    assert read(blobs, owned) == image_bytes("image/png")
 
 
 def test_credentials_expiring_before_the_url_refuse_the_mint(s3rver: S3Server) -> None:
@@ -147,18 +134,18 @@ def test_credentials_expiring_before_the_url_refuse_the_mint(s3rver: S3Server) -
 
 
 def test_an_unreachable_endpoint_is_store_unavailable() -> None:
-    from upload_tickets_s3 import s3_client
-
     location = S3Location(bucket="uploads", endpoint_url="http://127.0.0.1:1", addressing="path")
     blobs = S3BlobStore(s3_client(location, aws_access_key_id="x", aws_secret_access_key="y"), location)
     with pytest.raises(StoreUnavailable):
         blobs.head("upl_anything")
     with pytest.raises(StoreUnavailable):
         blobs.open("upl_anything")
+    with pytest.raises(StoreUnavailable):
+        blobs.promote("staged/t/upl_anything", "characters/t/chr_anything/0", etag=None)
 
 
 def test_missing_objects(s3rver: S3Server) -> None:
-    blobs = S3BlobStore(s3rver.client(), s3rver.location)
+    blobs = s3rver.isolated().blobs()
     assert blobs.head("upl_missing") is None
     with pytest.raises(NotFound):
         blobs.open("upl_missing")
@@ -185,10 +172,10 @@ def test_applying_the_rule_maps_server_refusals_to_store_unavailable(s3rver: S3S
 class TestS3BlobStore(BlobStoreContract):
     @pytest.fixture
     def blobs(self, s3rver: S3Server) -> S3BlobStore:
-        return S3BlobStore(s3rver.client(), s3rver.location)
+        return s3rver.isolated().blobs()
 
 
 class TestS3Signer(SignerContract):
     @pytest.fixture
     def signer(self, s3rver: S3Server) -> S3Signer:
-        return S3Signer(s3rver.location, credentials=CREDENTIALS)
+        return S3Signer(s3rver.location, credentials=s3rver.credentials())

@@ -14,6 +14,7 @@ from botocore.credentials import Credentials
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from upload_tickets.service import staged_key
 from upload_tickets.testing import make_ticket
 from upload_tickets_s3 import S3Location, S3Signer
 
@@ -43,7 +44,7 @@ CONTENT_TYPES = ["image/jpeg", "image/png", "image/webp"]
         st.sampled_from(["path", "virtual"]), st.from_regex(r"[a-z0-9][a-z0-9-]{2,20}[a-z0-9]", fullmatch=True)
     )
     | st.just(("path", "my.dotted.bucket")),
-    prefix=st.sampled_from(["uploads/", "", "a b/", "ünïcode/", "x+y=z/", "deep/er/"]),
+    prefix=st.sampled_from(["uploads/", "uploads", "a b/", "ünïcode/", "x+y=z/", "deep/er/"]),
     content_type=st.sampled_from(CONTENT_TYPES),
     created_s=st.integers(1_700_000_000, 1_900_000_000),
     ttl_s=st.integers(1, 7 * 24 * 3600),
@@ -62,10 +63,12 @@ def test_fast_presign_is_byte_identical_to_botocore(
 ) -> None:
     addressing, bucket = addressing_and_bucket
     location = S3Location(bucket=bucket, region=region, endpoint_url=endpoint, addressing=addressing, prefix=prefix)
+    base = make_ticket(now_us=created_s * 1_000_000 + 123_456)
     ticket = attrs.evolve(
-        make_ticket(now_us=created_s * 1_000_000 + 123_456),
+        base,
         content_type=content_type,
         url_expires_at=(created_s + ttl_s) * 1_000_000,
+        blob_key=staged_key(base.team, base.id),
     )
     ours = S3Signer(location, credentials=Credentials(access_key, secret_key, token)).sign_put(ticket).url
 

@@ -163,3 +163,30 @@ def test_first_start_prints_a_walkthrough_that_works(tmp_path: Path) -> None:
 def test_keys_create_refuses_bad_team_ids(tmp_path: Path, team: str) -> None:
     with pytest.raises(subprocess.CalledProcessError):
         cli("keys", "create", "--team", team, "--data-dir", str(tmp_path))
+
+
+def test_characters_keep_their_bytes_over_http(tmp_path: Path) -> None:
+    server = start_server(tmp_path, "--ticket-ttl", "2", "--upload-url-ttl", "1", "--sweep-interval", "0")
+    try:
+        key = cli("keys", "create", "--team", "keeper", "--data-dir", str(tmp_path)).strip()
+        kept, dropped = _mint(server, key), _mint(server, key)
+        for minted in (kept, dropped):
+            assert _put(minted, image_bytes("image/png")).status_code == 200
+        created = _post(server, key, CHARACTERS, {"upload_ids": [kept["upload_id"]]})
+        assert created.status_code == 201
+        character = created.json()
+        time.sleep(2.1)
+        assert "swept 2 expired tickets and 1 blobs" in cli("sweep", "--data-dir", str(tmp_path))
+        url = f"{server.base_url}{CHARACTERS}/{character['id']}"
+        assert httpx.get(url, headers={"X-Api-Key": key}).json() == character
+        blob = tmp_path / "blobs" / character["refs"][0]["blob_key"]
+        stored = [p for p in blob.parent.rglob("*") if p.is_file()]
+        assert [p.read_bytes() for p in stored] == [image_bytes("image/png")]
+        assert not list((tmp_path / "blobs" / "staged").rglob("upl_*"))
+        listed = httpx.get(f"{server.base_url}{CHARACTERS}", headers={"X-Api-Key": key}).json()
+        assert [c["id"] for c in listed["data"]] == [character["id"]]
+        assert httpx.delete(url, headers={"X-Api-Key": key}).status_code == 204
+        assert httpx.get(url, headers={"X-Api-Key": key}).status_code == 404
+        assert not [p for p in (tmp_path / "blobs" / "characters").rglob("*") if p.is_file()]
+    finally:
+        server.stop()

@@ -1,4 +1,4 @@
-"""``S3BlobStore``: the bytes in S3 (HEAD to confirm uploads, delete on eviction)."""
+"""``S3BlobStore``: the bytes in S3 (HEAD to confirm uploads, server-side copy to promote, delete on eviction)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from typing import Any, BinaryIO
 
 import botocore.exceptions
 
-from upload_tickets import BlobInfo, NotFound, StoreUnavailable, read_capped
+from upload_tickets import BlobInfo, NotFound, StoreUnavailable, UploadChanged, read_capped
 from upload_tickets_s3._location import S3Location
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
+_PRECONDITION_FAILED = {"412", "PreconditionFailed"}
 
 
 @contextmanager
@@ -24,12 +25,16 @@ def _mapped_errors() -> Iterator[None]:
         raise StoreUnavailable(f"S3 is unavailable: {error}") from error
 
 
+def _code(error: botocore.exceptions.ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code"))
+
+
 def _missing(error: botocore.exceptions.ClientError) -> bool:
-    return str(error.response.get("Error", {}).get("Code")) in _MISSING
+    return _code(error) in _MISSING
 
 
 class S3BlobStore:
-    """Blobs as objects under ``location.prefix``; ``client`` is a boto3 S3 client."""
+    """Blobs as objects at ``location.object_key(key)``; ``client`` is a boto3 S3 client."""
 
     def __init__(self, client: Any, location: S3Location) -> None:
         self.client = client
@@ -45,7 +50,7 @@ class S3BlobStore:
         return len(data)
 
     def head(self, key: str) -> BlobInfo | None:
-        """Size and Content-Type S3 stored, or ``None``: how a direct upload is confirmed."""
+        """Size, Content-Type and ETag S3 stored, or ``None``: how a direct upload is confirmed."""
         with _mapped_errors():
             try:
                 answer = self.client.head_object(Bucket=self.location.bucket, Key=self.location.object_key(key))
@@ -53,7 +58,9 @@ class S3BlobStore:
                 if _missing(error):
                     return None
                 raise
-        return BlobInfo(size=int(answer["ContentLength"]), content_type=answer.get("ContentType"))
+        return BlobInfo(
+            size=int(answer["ContentLength"]), content_type=answer.get("ContentType"), etag=answer.get("ETag")
+        )
 
     def open(self, key: str) -> BinaryIO:
         """The object's bytes (read whole: classify seeks, and HEAD already capped the size)."""
@@ -66,6 +73,37 @@ class S3BlobStore:
                 raise
             with answer["Body"] as body:
                 return io.BytesIO(body.read())
+
+    def promote(self, staged_key: str, key: str, *, etag: str | None) -> None:
+        """Copy the staged object to ``key`` inside S3 (bytes and metadata); a no-op once ``key`` exists.
+
+        With an ``etag`` the copy carries ``x-amz-copy-source-if-match``, so S3 itself refuses
+        (412, raised as ``UploadChanged``) bytes replaced since they were checked, however
+        late the replacement. A single copy takes objects up to 5 GB.
+        """
+        if self.head(key) is not None:
+            return
+        condition = {} if etag is None else {"CopySourceIfMatch": etag}
+        with _mapped_errors():
+            try:
+                self.client.copy_object(
+                    Bucket=self.location.bucket,
+                    Key=self.location.object_key(key),
+                    CopySource={"Bucket": self.location.bucket, "Key": self.location.object_key(staged_key)},
+                    MetadataDirective="COPY",
+                    **condition,
+                )
+            except botocore.exceptions.ClientError as error:
+                refused = _code(error) in _PRECONDITION_FAILED
+                if not (refused or _missing(error)):
+                    raise
+                # A racing promotion (a retry, the sweep) may have copied first, and the staged
+                # object then gone or been replaced by a replayed PUT: that copy counts.
+                if self.head(key) is not None:
+                    return
+                if refused:
+                    raise UploadChanged(f"the bytes at {staged_key!r} changed since they were checked") from None
+                raise NotFound(f"no blob {staged_key!r} to promote", code="blob_not_found") from None
 
     def delete(self, key: str) -> bool:
         """Delete the object; ``False`` if it was already gone."""
@@ -80,7 +118,14 @@ def lifecycle_rule(location: S3Location, *, days: int = 2) -> dict[str, Any]:
     """A bucket lifecycle rule expiring the upload prefix after ``days``: eviction's second line of defence.
 
     Tickets live 24 h and the sweeper deletes their bytes; this rule removes anything it
-    missed (a crashed sweeper, an upload for a ticket that was never recorded).
+    missed (a crashed sweeper, an upload for a ticket that was never recorded, a PUT
+    replayed after its ticket was consumed). It covers ``location.prefix`` only, never
+    ``location.character_prefix``: characters' bytes are kept until the character is deleted.
+
+    ``days`` must exceed the ticket TTL plus the longest promotion lag: a consumed upload
+    is copied out of the prefix by the consume, or, if that was cut short, by the next
+    sweep (one sweep interval later), and its staged bytes must still be there then.
+    S3 counts from the object's creation, rounded up to midnight UTC.
     """
     return {
         "ID": f"upload-tickets-expire-{location.prefix.strip('/') or 'all'}",

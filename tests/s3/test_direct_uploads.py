@@ -1,0 +1,98 @@
+"""Presigned PUTs straight to the bucket, on s3rver and on LocalStack (both verify the signatures).
+
+A presigned URL stays live for its whole TTL, so the client can PUT again after its bytes
+were checked: consume refuses bytes whose ETag changed, and once consumed the character
+keeps its own copy, which no replayed PUT and no sweep can touch.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.s3.support import PNG, S3Server, direct_service, put, read
+from tests.support import TEAM_A
+from upload_tickets import CharacterState, ManualClock, State, SystemClock, UnprocessableImage, UploadChanged
+from upload_tickets.testing import image_bytes
+
+GARBAGE = b"\0not an image" * 500
+_HOUR_US = 3600 * 1_000_000
+
+
+@pytest.fixture(params=["s3rver", "localstack"])
+def s3(request: pytest.FixtureRequest) -> S3Server:
+    server: S3Server = request.getfixturevalue(request.param)
+    return server.isolated()
+
+
+def test_the_server_verifies_the_presigned_signature(s3: S3Server) -> None:
+    minted = direct_service(s3).mint(TEAM_A, PNG)
+    stretched = minted.upload.url.replace("X-Amz-Expires=900", "X-Amz-Expires=901")
+    assert put(stretched, image_bytes("image/png")).status_code == 403
+    assert put(minted.upload.url, image_bytes("image/png")).status_code == 200
+
+
+def test_bytes_replaced_after_classify_are_refused_at_consume(s3: S3Server) -> None:
+    service = direct_service(s3)
+    minted = service.mint(TEAM_A, PNG)
+    assert put(minted.upload.url, image_bytes("image/png")).status_code == 200
+    classified = service.classify(TEAM_A, minted.ticket.id)
+    assert classified.etag is not None
+    assert put(minted.upload.url, GARBAGE).status_code == 200  # same URL, still live
+
+    with pytest.raises(UploadChanged) as refused:
+        service.consume(TEAM_A, [minted.ticket.id])
+    assert (refused.value.http_status, refused.value.code, refused.value.param) == (
+        409,
+        "upload_changed",
+        "upload_ids[0]",
+    )
+    assert service.get(TEAM_A, minted.ticket.id) == classified  # nothing consumed, nothing recorded
+
+    # Classify again: it confirms the new bytes (their ETag) and judges them.
+    with pytest.raises(UnprocessableImage):
+        service.classify(TEAM_A, minted.ticket.id)
+    reconfirmed = service.get(TEAM_A, minted.ticket.id)
+    info = service.blobs.head(minted.ticket.blob_key)
+    assert info is not None
+    assert (reconfirmed.state, reconfirmed.classification, reconfirmed.size) == (State.UPLOADED, None, len(GARBAGE))
+    assert reconfirmed.etag == info.etag != classified.etag
+
+    # Good bytes once more: exactly those are what the character gets.
+    fixed = image_bytes("image/png", 12, 9)
+    assert put(minted.upload.url, fixed).status_code == 200
+    assert service.classify(TEAM_A, minted.ticket.id).state is State.CLASSIFIED
+    character = service.consume(TEAM_A, [minted.ticket.id])
+    assert read(service.blobs, character.refs[0].blob_key) == fixed
+
+
+def test_the_character_owns_a_copy_no_replay_or_sweep_touches(s3: S3Server) -> None:
+    clock = ManualClock(SystemClock().now_us())
+    service = direct_service(s3, clock=clock)
+    minted = service.mint(TEAM_A, PNG)
+    assert put(minted.upload.url, image_bytes("image/png")).status_code == 200
+    service.classify(TEAM_A, minted.ticket.id)
+    character = service.consume(TEAM_A, [minted.ticket.id])
+    assert character.state is CharacterState.READY
+    [ref] = character.refs
+    assert ref.staged_key == minted.ticket.blob_key == f"staged/{TEAM_A.id}/{minted.ticket.id}"
+    assert ref.blob_key == f"characters/{TEAM_A.id}/{character.id}/0"
+    objects = s3.object_keys()
+    assert f"{s3.location.character_prefix}{TEAM_A.id}/{character.id}/0" in objects
+    assert s3.location.object_key(ref.staged_key) not in objects  # the staged object is gone
+    assert read(service.blobs, ref.blob_key) == image_bytes("image/png")
+    copied = service.blobs.head(ref.blob_key)
+    assert copied is not None
+    assert copied.content_type == "image/png"
+
+    # The URL is still live: a replayed PUT lands on the staged key, never on the character's.
+    assert put(minted.upload.url, GARBAGE).status_code == 200
+    assert read(service.blobs, ref.blob_key) == image_bytes("image/png")
+
+    clock.advance(25 * _HOUR_US)
+    report = service.sweep()
+    assert (report.tickets, report.blobs) == (1, 0)
+    assert read(service.blobs, ref.blob_key) == image_bytes("image/png")
+    assert service.get_character(TEAM_A, character.id) == character
+    # The consumed ticket's record is gone, so the replayed bytes are nobody's: only the
+    # lifecycle rule on the upload prefix removes them.
+    assert s3.location.object_key(ref.staged_key) in s3.object_keys()

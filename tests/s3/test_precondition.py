@@ -1,0 +1,108 @@
+"""``promote`` copies only the bytes that were checked: S3 itself enforces it with ``x-amz-copy-source-if-match``.
+
+s3rver ignores that header (it copies whatever is there), so the precondition is proven
+on LocalStack's S3, which honours it as AWS does; the blob-store contract runs there too.
+"""
+
+from __future__ import annotations
+
+import botocore.exceptions
+import pytest
+
+from tests.s3.support import PNG, S3Server, direct_service, put, read
+from tests.support import TEAM_A
+from upload_tickets import ManualClock, SystemClock, UploadChanged
+from upload_tickets.testing import BlobStoreContract, image_bytes
+from upload_tickets_s3 import S3BlobStore
+
+STAGED, OWNED = "staged/team_a/upl_checked", "characters/team_a/chr_checked/0"
+
+
+def _checked_then_replaced(blobs: S3BlobStore) -> str:
+    """Stage bytes, take their ETag (as a confirm does), then replace them (a second PUT); the stale ETag."""
+    blobs.put(STAGED, [b"checked bytes"], max_bytes=100, content_type="image/png")
+    info = blobs.head(STAGED)
+    assert info is not None
+    assert info.etag is not None
+    blobs.put(STAGED, [b"replaced bytes"], max_bytes=100, content_type="image/png")
+    return info.etag
+
+
+@pytest.mark.parametrize(("server", "honoured"), [("s3rver", False), ("localstack", True)])
+def test_which_servers_honour_copy_source_if_match(request: pytest.FixtureRequest, server: str, honoured: bool) -> None:
+    s3: S3Server = request.getfixturevalue(server).isolated()
+    stale = _checked_then_replaced(s3.blobs())
+    location, client = s3.location, s3.client()
+    source = {"Bucket": location.bucket, "Key": location.object_key(STAGED)}
+
+    def copy() -> None:
+        client.copy_object(
+            Bucket=location.bucket, Key=location.object_key(OWNED), CopySource=source, CopySourceIfMatch=stale
+        )
+
+    if honoured:
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            copy()
+        assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    else:
+        # s3rver copies the replaced bytes regardless: it cannot prove the precondition.
+        copy()
+        assert read(s3.blobs(), OWNED) == b"replaced bytes"
+
+
+def test_promote_refuses_bytes_replaced_since_they_were_checked(localstack: S3Server) -> None:
+    blobs = localstack.isolated().blobs()
+    stale = _checked_then_replaced(blobs)
+    with pytest.raises(UploadChanged) as refused:
+        blobs.promote(STAGED, OWNED, etag=stale)
+    assert (refused.value.http_status, refused.value.code) == (409, "upload_changed")
+    assert blobs.head(OWNED) is None
+
+    current = blobs.head(STAGED)
+    assert current is not None
+    blobs.promote(STAGED, OWNED, etag=current.etag)
+    assert read(blobs, OWNED) == b"replaced bytes"
+    assert blobs.head(OWNED) == current  # bytes, type and ETag copied
+
+
+def test_a_copy_made_already_stands_whatever_the_staged_object_became(localstack: S3Server) -> None:
+    blobs = localstack.isolated().blobs()
+    blobs.put(STAGED, [b"checked bytes"], max_bytes=100, content_type="image/png")
+    info = blobs.head(STAGED)
+    assert info is not None
+    blobs.promote(STAGED, OWNED, etag=info.etag)
+    # A PUT replayed after the copy (the URL is live for 15 minutes) changes nothing owned.
+    blobs.put(STAGED, [b"replayed bytes"], max_bytes=100, content_type="image/png")
+    blobs.promote(STAGED, OWNED, etag=info.etag)
+    assert read(blobs, OWNED) == b"checked bytes"
+
+
+def test_a_replacement_racing_the_copy_does_not_stop_the_sweep(localstack: S3Server) -> None:
+    clock = ManualClock(SystemClock().now_us())
+    service = direct_service(localstack.isolated(), clock=clock)
+    raced, unrelated = service.mint(TEAM_A, PNG), service.mint(TEAM_A, PNG)
+    for minted in (raced, unrelated):
+        assert put(minted.upload.url, image_bytes("image/png")).status_code == 200
+    service.classify(TEAM_A, raced.ticket.id)
+    copy = service.blobs.promote
+
+    def replaced_first(staged_key: str, key: str, *, etag: str | None) -> None:
+        # The client PUTs again after consume checked the ETag, before the copy.
+        assert put(raced.upload.url, b"\0not an image" * 500).status_code == 200
+        copy(staged_key, key, etag=etag)
+
+    service.blobs.promote = replaced_first  # type: ignore[method-assign]
+    with pytest.raises(UploadChanged):
+        service.consume(TEAM_A, [raced.ticket.id])
+    service.blobs.promote = copy  # type: ignore[method-assign]
+    clock.advance(25 * 3600 * 1_000_000)
+    report = service.sweep()
+    assert service.blobs.head(unrelated.ticket.blob_key) is None
+    assert any("replaced" in part for part in report.skipped)
+
+
+class TestLocalStackBlobStore(BlobStoreContract):
+    @pytest.fixture
+    def blobs(self, localstack: S3Server) -> S3BlobStore:
+        return localstack.isolated().blobs()
