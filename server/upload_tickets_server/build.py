@@ -61,6 +61,7 @@ def _storage(settings: Settings) -> tuple[Signer, BlobStore]:
         endpoint_url=settings.s3_endpoint,
         addressing="path" if settings.s3_addressing == "path" else "virtual",
         prefix=settings.s3_prefix,
+        character_prefix=settings.s3_character_prefix,
     )
     return S3Signer(location), S3BlobStore(s3_client(location), location)
 

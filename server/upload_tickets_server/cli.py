@@ -58,6 +58,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         s3_endpoint=args.s3_endpoint,
         s3_region=args.s3_region,
         s3_prefix=args.s3_prefix,
+        s3_character_prefix=args.s3_character_prefix,
         s3_addressing=args.s3_addressing,
     )
 
@@ -95,7 +96,13 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
     option("--s3-bucket", "s3_bucket", None, "upload straight to this S3 bucket (credentials as for boto3)")
     option("--s3-endpoint", "s3_endpoint", None, "S3-compatible endpoint URL (default: AWS)")
     option("--s3-region", "s3_region", _DEFAULTS.s3_region, "S3 region")
-    option("--s3-prefix", "s3_prefix", _DEFAULTS.s3_prefix, "key prefix of uploaded objects")
+    option("--s3-prefix", "s3_prefix", _DEFAULTS.s3_prefix, "key prefix of staged uploads (the lifecycle rule's)")
+    option(
+        "--s3-character-prefix",
+        "s3_character_prefix",
+        _DEFAULTS.s3_character_prefix,
+        "key prefix of characters' copies (never expired)",
+    )
     option("--s3-addressing", "s3_addressing", _DEFAULTS.s3_addressing, "path or virtual")
 
 

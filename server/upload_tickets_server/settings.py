@@ -35,6 +35,7 @@ class Settings:
     s3_endpoint: str | None = None
     s3_region: str = "us-east-1"
     s3_prefix: str = "uploads/"
+    s3_character_prefix: str = "characters/"
     s3_addressing: str = "virtual"
 
     @property
