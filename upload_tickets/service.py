@@ -405,8 +405,10 @@ class UploadTickets:
             try:
                 if character.state is CharacterState.PROMOTING:
                     self._promote(character)
-                else:
+                elif character.state is CharacterState.DELETING:
                     self._finish_delete(character)
+                else:
+                    continue  # settled since the store listed it
             except UploadChanged:
                 # Object storage bytes replaced between the consume's check and its copy:
                 # the checked bytes are gone, so this character cannot complete. It is

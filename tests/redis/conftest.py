@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -29,9 +30,14 @@ def redis_url(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def redis_backend(redis_url: str, request: pytest.FixtureRequest) -> Iterator[RedisBackend]:
+def prefix() -> str:
     # A prefix per test: tests never see each other's keys on the shared server.
-    backend = open_backend(redis_url, prefix=f"t{abs(hash(request.node.nodeid))}")
+    return f"t{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def redis_backend(redis_url: str, prefix: str) -> Iterator[RedisBackend]:
+    backend = open_backend(redis_url, prefix=prefix)
     backend.clear()
     yield backend
     backend.clear()

@@ -11,8 +11,12 @@ from upload_tickets_redis import open_backend
 
 def test_processes_racing_to_consume_six_tickets_have_one_winner(redis_url: str) -> None:
     prefix = f"race-{uuid.uuid4().hex[:8]}"
-    consume_race(functools.partial(open_backend, redis_url, prefix=prefix))
-    open_backend(redis_url, prefix=prefix).clear()
+    try:
+        consume_race(functools.partial(open_backend, redis_url, prefix=prefix))
+    finally:
+        backend = open_backend(redis_url, prefix=prefix)
+        backend.clear()
+        backend.close()
 
 
 def test_skewed_app_clocks_never_over_admit(redis_url: str) -> None:

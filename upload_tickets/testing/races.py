@@ -9,6 +9,8 @@ the harness closes what it opened with its ``dispose()`` or ``close()`` method, 
 from __future__ import annotations
 
 import multiprocessing
+import shutil
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from multiprocessing.synchronize import Barrier
@@ -20,6 +22,7 @@ from upload_tickets._errors import AlreadyConsumed, RateLimited
 from upload_tickets._models import MintRequest, State, Team
 from upload_tickets._policy import CHARACTERS_POST
 from upload_tickets.clock import SystemClock
+from upload_tickets.files import FileBlobStore
 from upload_tickets.memory import MemoryBlobStore
 from upload_tickets.service import UploadTickets
 from upload_tickets.signing import HmacSigner
@@ -39,24 +42,26 @@ class _SkewedClock:
         return time.time_ns() // 1000 + self._skew
 
 
-def _service(open_backend: OpenBackend, skew_us: int = 0) -> UploadTickets:
+def _service(open_backend: OpenBackend, skew_us: int = 0, blob_root: str | None = None) -> UploadTickets:
     backend = open_backend()
     return UploadTickets(
         store=backend,
         limiter=backend,
         signer=HmacSigner("http://127.0.0.1/uploads", {"race": b"r" * 32}, "race"),
-        blobs=MemoryBlobStore(),
+        # Consumers share the uploads' bytes on disk: the winner copies them to its character.
+        blobs=MemoryBlobStore() if blob_root is None else FileBlobStore(blob_root, fsync=False),
         clock=_SkewedClock(skew_us),
     )
 
 
 def _consumer(
     open_backend: OpenBackend,
+    blob_root: str,
     jobs: multiprocessing.Queue[list[str] | None],
     results: multiprocessing.Queue[str],
     barrier: Barrier,
 ) -> None:
-    service = _service(open_backend)
+    service = _service(open_backend, blob_root=blob_root)
     while (ids := jobs.get()) is not None:
         barrier.wait()
         try:
@@ -70,10 +75,12 @@ def _consumer(
 def consume_race(open_backend: OpenBackend, *, workers: int = 8, rounds: int = 15) -> None:
     """``workers`` processes consume the same 6 uploaded tickets, ``rounds`` times: one wins each round."""
     store = open_backend()
+    blob_root = tempfile.mkdtemp(prefix="consume-race-")
+    blobs = FileBlobStore(blob_root, fsync=False)
     jobs: list[multiprocessing.Queue[list[str] | None]] = [_spawn.Queue() for _ in range(workers)]
     results: multiprocessing.Queue[str] = _spawn.Queue()
     barrier = _spawn.Barrier(workers)
-    processes = [_spawn.Process(target=_consumer, args=(open_backend, q, results, barrier)) for q in jobs]
+    processes = [_spawn.Process(target=_consumer, args=(open_backend, blob_root, q, results, barrier)) for q in jobs]
     for process in processes:
         process.start()
     try:
@@ -84,6 +91,7 @@ def consume_race(open_backend: OpenBackend, *, workers: int = 8, rounds: int = 1
             ]
             for ticket in tickets:
                 store.create(ticket)
+                blobs.put(ticket.blob_key, [b"0123456789"], max_bytes=10, content_type=ticket.content_type)
             ids = [t.id for t in tickets]
             for queue in jobs:
                 queue.put(ids)
@@ -99,6 +107,7 @@ def consume_race(open_backend: OpenBackend, *, workers: int = 8, rounds: int = 1
         for process in processes:
             process.join(timeout=30)
         _close(store)
+        shutil.rmtree(blob_root, ignore_errors=True)
     assert all(process.exitcode == 0 for process in processes)
 
 

@@ -8,7 +8,7 @@ import redis
 import redis.cluster
 
 from upload_tickets import Backend
-from upload_tickets_redis._backend import RedisBackend
+from upload_tickets_redis._backend import RedisBackend, _mapped_errors
 
 # Fail fast when Redis is unreachable: the caller gets a 503 instead of a hung request.
 _TIMEOUTS = {"socket_timeout": 2.0, "socket_connect_timeout": 2.0}
@@ -20,7 +20,9 @@ def open_backend(url: str, *, prefix: str = "ut", grace_ms: int | None = None, *
     scheme, _, rest = url.partition("://")
     client: redis.Redis | redis.cluster.RedisCluster
     if scheme.endswith("+cluster"):
-        client = redis.cluster.RedisCluster.from_url(f"{scheme.removesuffix('+cluster')}://{rest}", **options)
+        # A Cluster client connects at once, to learn the slots: no node answering is a 503 too.
+        with _mapped_errors():
+            client = redis.cluster.RedisCluster.from_url(f"{scheme.removesuffix('+cluster')}://{rest}", **options)
     else:
         client = redis.Redis.from_url(url, **options)
     extra = {} if grace_ms is None else {"grace_ms": grace_ms}

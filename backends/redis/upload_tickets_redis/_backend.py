@@ -3,25 +3,42 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import redis
 import redis.cluster
 from redis.commands.core import Script
+from redis.exceptions import ClusterError, RedisClusterException
 
-from upload_tickets import RateDecision, RatePolicy, StoreUnavailable, UploadTicket, decision_after_charge
+from upload_tickets import (
+    Character,
+    CharacterState,
+    RateDecision,
+    RatePolicy,
+    StoreUnavailable,
+    UploadTicket,
+    decision_after_charge,
+)
+from upload_tickets.records import decode_character, encode_character
 from upload_tickets_redis import _scripts
 from upload_tickets_redis._codec import decode, encode
 
 _DAY_MS = 24 * 3600 * 1000
 
 Client = redis.Redis | redis.cluster.RedisCluster
+_T = TypeVar("_T")
+
+# Everything redis-py raises: RedisClusterException (no cluster node reachable, a slot
+# not covered) is not a RedisError.
+_DRIVER_ERRORS = (redis.RedisError, RedisClusterException)
+# What says a part of the store cannot be reached now (rather than that a call is wrong).
+_UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, ClusterError, RedisClusterException)
 
 
 class _Lua:
-    """A script called by SHA, loaded on first ``NOSCRIPT`` (after a restart or failover too).
+    """A script called by SHA, sent whole on ``NOSCRIPT`` (after a restart or failover too).
 
     Leaner than redis-py's ``Script`` on the hot path; pipelines use ``script`` itself,
     which loads scripts for the pipeline's connection.
@@ -31,13 +48,15 @@ class _Lua:
         # Both client kinds register scripts alike; redis-py types only Redis' method.
         self.script: Script = cast(Any, client).register_script(source)
         self._client = client
+        self._source = source
 
     def __call__(self, keys: Sequence[str], args: Sequence[Any]) -> Any:
         try:
             return self._client.evalsha(self.script.sha, len(keys), *keys, *args)
         except redis.exceptions.NoScriptError:
-            self._client.script_load(self.script.script)
-            return self._client.evalsha(self.script.sha, len(keys), *keys, *args)
+            # EVAL runs on the keys' node and caches the script there; SCRIPT LOAD would go
+            # to every Cluster master and fail while any one of them is down.
+            return self._client.eval(self._source, len(keys), *keys, *args)
 
 
 @contextmanager
@@ -45,17 +64,23 @@ def _mapped_errors() -> Iterator[None]:
     """Driver errors end here: callers see ``StoreUnavailable`` (503), never redis-py's."""
     try:
         yield
-    except redis.RedisError as error:
+    except _DRIVER_ERRORS as error:
         raise StoreUnavailable(f"Redis is unavailable: {error}") from error
 
 
 class RedisBackend:
-    """Tickets, token buckets and their indexes in Redis (the client must decode responses).
+    """Tickets, characters, token buckets and their indexes in Redis (the client must decode responses).
 
     Every key of a team carries ``{team}`` as its hash tag, so each multi-key script
-    (mint, consume of 1-6 tickets, delete) runs on one Cluster slot. Tickets expire in
-    Redis itself ``grace_ms`` after their TTL: the sweeper normally evicts them (and their
-    bytes) first; the Redis expiry is the safety net that keeps memory bounded.
+    (mint, consume of 1-6 tickets with its character, delete) runs on one Cluster slot.
+    Tickets expire in Redis itself ``grace_ms`` after their TTL: the sweeper normally
+    evicts them (and their bytes) first; the Redis expiry is the safety net that keeps
+    memory bounded. Characters never expire.
+
+    The sweeper finds teams through one set (``{prefix}:teams``): a team is listed while
+    it has tickets in its expiry index or characters not yet ``ready``. On a Cluster the
+    sweep goes node by node, and a node that cannot be reached is skipped and named
+    (:meth:`expired_reachable`) while the others are swept.
     """
 
     def __init__(self, client: Client, *, prefix: str = "ut", grace_ms: int = _DAY_MS) -> None:
@@ -66,6 +91,9 @@ class RedisBackend:
         self._create = _Lua(client, _scripts.CREATE)
         self._replace = _Lua(client, _scripts.REPLACE)
         self._delete = _Lua(client, _scripts.DELETE)
+        self._consume = _Lua(client, _scripts.CONSUME)
+        self._replace_character = _Lua(client, _scripts.REPLACE_CHARACTER)
+        self._delete_character = _Lua(client, _scripts.DELETE_CHARACTER)
 
     # -- keys -------------------------------------------------------------------
 
@@ -82,6 +110,16 @@ class RedisBackend:
 
     def _expiry_key(self, team: str) -> str:
         return f"{self._tag(team)}:exp"
+
+    def _characters_key(self, team: str) -> str:
+        return f"{self._tag(team)}:chars"
+
+    def _unsettled_key(self, team: str) -> str:
+        return f"{self._tag(team)}:unsettled"
+
+    def _character_keys(self, team: str, character_id: str) -> list[str]:
+        """The character, the team's character index and its unsettled index (the scripts' KEYS[1..3])."""
+        return [f"{self._tag(team)}:c:{character_id}", self._characters_key(team), self._unsettled_key(team)]
 
     def _bucket_key(self, bucket: str) -> str:
         # Buckets name their team as a {hash tag}, which lands them in the team's slot.
@@ -140,11 +178,18 @@ class RedisBackend:
     def get_many(self, team: str, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
         """``team``'s tickets with these ids, in order (one pipelined round trip)."""
         with _mapped_errors():
-            pipe = self.client.pipeline(transaction=False)
-            for ticket_id in ticket_ids:
-                pipe.hget(self._ticket_key(team, ticket_id), "d")
-            found = pipe.execute()
+            return self._tickets(team, ticket_ids)
+
+    def _tickets(self, team: str, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
+        found = self._hget_data([self._ticket_key(team, ticket_id) for ticket_id in ticket_ids])
         return [None if data is None else decode(data) for data in found]
+
+    def _hget_data(self, keys: Sequence[str]) -> list[str | None]:
+        """The ``d`` field of each hash, pipelined (driver errors pass through)."""
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hget(key, "d")
+        return cast("list[str | None]", pipe.execute())
 
     def find_by_idempotency_key(self, team: str, key: str) -> UploadTicket | None:
         """The ticket ``team`` minted with ``key``, or ``None``."""
@@ -152,40 +197,99 @@ class RedisBackend:
             ticket_id = self.client.get(self._idempotency_key(team, key))
         return None if ticket_id is None else self.get(team, str(ticket_id))
 
-    def replace(self, updated: Sequence[UploadTicket]) -> bool:
-        """All-or-nothing version-checked update of one team's tickets, in one script."""
-        if len({ticket.team for ticket in updated}) > 1:
+    @staticmethod
+    def _check_one_team(teams: Iterable[str]) -> None:
+        if len(set(teams)) > 1:
             raise ValueError("one atomic update covers one team's tickets")
+
+    def _ticket_writes(self, updated: Sequence[UploadTicket]) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV for a version-checked write of ``updated`` (see ``_scripts._TICKETS``)."""
         keys = [self._ticket_key(t.team, t.id) for t in updated]
         args: list[Any] = []
         for ticket in updated:
             args += [ticket.version, encode(ticket)]
+        return keys, args
+
+    def replace(self, updated: Sequence[UploadTicket]) -> bool:
+        """All-or-nothing version-checked update of one team's tickets, in one script."""
+        self._check_one_team(t.team for t in updated)
+        keys, args = self._ticket_writes(updated)
         with _mapped_errors():
             return bool(self._replace(keys=keys, args=args))
 
     def expired(self, now_us: int, limit: int) -> list[UploadTicket]:
-        """Up to ``limit`` tickets at or past their TTL, found through the per-team indexes."""
-        found: list[UploadTicket] = []
-        with _mapped_errors():
-            for team in cast("set[str]", self.client.smembers(self._teams_key)):
-                due = self.client.zrangebyscore(self._expiry_key(team), "-inf", now_us, start=0, num=limit - len(found))
-                ids = cast("list[str]", due)
-                tickets = self.get_many(team, ids)
-                found += [t for t in tickets if t is not None]
-                vanished = [i for i, t in zip(ids, tickets, strict=True) if t is None]
-                if vanished:
-                    # Redis' own expiry (the safety net) took them first.
-                    self.client.zrem(self._expiry_key(team), *vanished)
-                if len(found) >= limit:
-                    break
-                self._forget_team_if_idle(team)
+        """Up to ``limit`` tickets at or past their TTL; ``StoreUnavailable`` if any part is down."""
+        found, skipped = self.expired_reachable(now_us, limit)
+        if skipped:
+            raise StoreUnavailable(f"Redis is unavailable: could not reach {', '.join(skipped)}")
         return found
 
+    def expired_reachable(self, now_us: int, limit: int) -> tuple[list[UploadTicket], tuple[str, ...]]:
+        """Up to ``limit`` expired tickets from the nodes that answer, and the names of those that did not.
+
+        Tickets are found through the per-team expiry indexes. Only a whole-store outage
+        (the team set cannot be read) raises ``StoreUnavailable``.
+        """
+
+        def due(team: str, room: int) -> list[UploadTicket]:
+            ids = cast(
+                "list[str]", self.client.zrangebyscore(self._expiry_key(team), "-inf", now_us, start=0, num=room)
+            )
+            tickets = self._tickets(team, ids)
+            vanished = [i for i, t in zip(ids, tickets, strict=True) if t is None]
+            if vanished:
+                # Redis' own expiry (the safety net) took them first.
+                self.client.zrem(self._expiry_key(team), *vanished)
+            if len(ids) < room:
+                self._forget_team_if_idle(team)
+            return [t for t in tickets if t is not None]
+
+        return self._collect(due, limit)
+
+    def _collect(self, fetch: Callable[[str, int], list[_T]], limit: int) -> tuple[list[_T], tuple[str, ...]]:
+        """Up to ``limit`` items, ``fetch(team, room)`` for each listed team, node by node.
+
+        A node that cannot be reached is skipped, with what was already fetched from it
+        (acting on it would fail too), and named in the answer; the next sweep tries again.
+        """
+        with _mapped_errors():
+            teams = cast("set[str]", self.client.smembers(self._teams_key))
+        found: list[_T] = []
+        skipped: list[str] = []
+        for node, group in self._by_node(teams).items():
+            reached = len(found)
+            try:
+                for team in group:
+                    if len(found) >= limit:
+                        return found, tuple(skipped)
+                    found += fetch(team, limit - len(found))
+            except _UNREACHABLE as error:
+                del found[reached:]
+                skipped.append(f"{node} ({type(error).__name__}: {error})")
+            except redis.RedisError as error:
+                raise StoreUnavailable(f"Redis is unavailable: {error}") from error
+        return found, tuple(skipped)
+
+    def _by_node(self, teams: Iterable[str]) -> dict[str, list[str]]:
+        """Teams grouped by the node that serves their keys (one group on a single server)."""
+        if not isinstance(self.client, redis.cluster.RedisCluster):
+            return {"redis": sorted(teams)}
+        groups: dict[str, list[str]] = defaultdict(list)
+        for team in sorted(teams):
+            try:
+                node = self.client.get_node_from_key(self._expiry_key(team))  # type: ignore[no-untyped-call]
+                name = f"redis node {node.name}"
+            except RedisClusterException:
+                name = "redis slots no node serves"
+            groups[name].append(team)
+        return groups
+
     def _forget_team_if_idle(self, team: str) -> None:
-        if self.client.zcard(self._expiry_key(team)) == 0:
+        keys = [self._expiry_key(team), self._unsettled_key(team)]
+        if self.client.exists(*keys) == 0:
             self.client.srem(self._teams_key, team)
-            # A mint may have started the index in between: put the team back.
-            if self.client.zcard(self._expiry_key(team)):
+            # A mint or a character change may have started an index in between: put the team back.
+            if self.client.exists(*keys):
                 self.client.sadd(self._teams_key, team)
 
     def delete(self, tickets: Sequence[UploadTicket]) -> int:
@@ -206,6 +310,80 @@ class RedisBackend:
                     args += [ticket.version, ticket.id, "1" if ticket.idempotency_key is not None else "0"]
                 deleted += int(self._delete(keys=keys, args=args))
         return deleted
+
+    # -- characters -------------------------------------------------------------
+
+    def _character_write(self, character: Character) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV for writing ``character`` (see ``_scripts._CHARACTER``)."""
+        unsettled = "0" if character.state is CharacterState.READY else "1"
+        keys = self._character_keys(character.team, character.id)
+        return keys, [character.id, character.version, encode_character(character), unsettled]
+
+    def consume(self, updated: Sequence[UploadTicket], character: Character) -> bool:
+        """Move the tickets on and create the character in one script on the team's slot."""
+        self._check_one_team([character.team, *(t.team for t in updated)])
+        character_keys, character_args = self._character_write(character)
+        ticket_keys, ticket_args = self._ticket_writes(updated)
+        with _mapped_errors():
+            # Listed before the script, so a crash right after it cannot hide an unsettled
+            # character from the sweep. The team cannot be forgotten in between: its
+            # tickets, which the script needs, keep its expiry index alive.
+            self.client.sadd(self._teams_key, character.team)
+            return bool(self._consume(keys=character_keys + ticket_keys, args=character_args + ticket_args))
+
+    def get_character(self, team: str, character_id: str) -> Character | None:
+        """``team``'s character with this id, or ``None``."""
+        with _mapped_errors():
+            return self._characters(team, [character_id])[0]
+
+    def _characters(self, team: str, character_ids: Sequence[str]) -> list[Character | None]:
+        found = self._hget_data([self._character_keys(team, character_id)[0] for character_id in character_ids])
+        return [None if data is None else decode_character(data) for data in found]
+
+    def list_characters(self, team: str, after: str | None, limit: int) -> list[Character]:
+        """Up to ``limit`` of ``team``'s characters with ids above ``after``, in id order."""
+        with _mapped_errors():
+            ids = self.client.zrangebylex(
+                self._characters_key(team), "-" if after is None else f"({after}", "+", start=0, num=limit
+            )
+            found = self._characters(team, cast("list[str]", ids))
+        return [character for character in found if character is not None]
+
+    def replace_character(self, updated: Character) -> bool:
+        """Store ``updated`` if the stored character is exactly one version behind it."""
+        keys, args = self._character_write(updated)
+        with _mapped_errors():
+            if updated.state is CharacterState.READY:
+                return bool(self._replace_character(keys=keys, args=args))
+            # Becoming unsettled (a delete starting): the team is listed before the script,
+            # so a crash cannot hide the character from the sweep, and again if the script
+            # started the unsettled index, in case a sweep forgot the team in between.
+            self.client.sadd(self._teams_key, updated.team)
+            reply = int(self._replace_character(keys=keys, args=args))
+            if reply == 2:
+                self.client.sadd(self._teams_key, updated.team)
+            return reply > 0
+
+    def delete_character(self, character: Character) -> bool:
+        """Delete the character (and its index entries) if still at its version."""
+        keys = self._character_keys(character.team, character.id)
+        with _mapped_errors():
+            return bool(self._delete_character(keys=keys, args=[character.id, character.version]))
+
+    def unsettled_characters(self, limit: int) -> list[Character]:
+        """Up to ``limit`` characters not yet ``ready``, from the teams' unsettled indexes.
+
+        Teams on a Cluster node that cannot be reached are left for the next sweep
+        (:meth:`expired_reachable`, called by the same sweep, names the node).
+        """
+
+        def unsettled(team: str, room: int) -> list[Character]:
+            ids = cast("list[str]", self.client.zrange(self._unsettled_key(team), 0, room - 1))
+            # The records are read after the index: one may have settled in between, and a
+            # settled character handed to the sweep would be "finished" a second time.
+            return [c for c in self._characters(team, ids) if c is not None and c.state is not CharacterState.READY]
+
+        return self._collect(unsettled, limit)[0]
 
     # -- RateLimiter ------------------------------------------------------------
 
@@ -276,5 +454,10 @@ class RedisBackend:
         yield from self.client.scan_iter(match=pattern, count=1000)
 
     def close(self) -> None:
-        """Close the connection pool."""
+        """Close the connection pools (on a Cluster, each node's)."""
+        if isinstance(self.client, redis.cluster.RedisCluster):
+            # RedisCluster.close() leaves the pools of node clients made from a URL open.
+            for node in self.client.get_nodes():  # type: ignore[no-untyped-call]
+                if node.redis_connection is not None:
+                    node.redis_connection.connection_pool.disconnect()
         self.client.close()

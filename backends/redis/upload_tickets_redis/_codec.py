@@ -1,4 +1,11 @@
-"""Tickets as compact JSON arrays (positional: half the bytes of an object, no key strings)."""
+"""Tickets as compact JSON arrays (positional: half the bytes of an object, no key strings).
+
+The first element is the format version, :data:`TICKET_FORMAT`. Format 1 carried no tag
+(its first element is the ticket id, a string) and had no ``etag``: tickets stored by
+earlier releases live on in Redis for up to their TTL plus the grace, so :func:`decode`
+reads every format ever written. Add a field by appending it, bumping the format and
+teaching :func:`decode` to pad the older forms.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,16 @@ import json
 
 from upload_tickets import Classification, State, UploadTicket
 
+#: The version tag :func:`encode` writes.
+TICKET_FORMAT = 2
+
 
 def encode(ticket: UploadTicket) -> str:
-    """Serialize a ticket."""
+    """Serialize a ticket in the current format."""
     c = ticket.classification
     return json.dumps(
         [
+            TICKET_FORMAT,
             ticket.id,
             ticket.team,
             ticket.filename,
@@ -31,6 +42,7 @@ def encode(ticket: UploadTicket) -> str:
             ticket.character_id,
             ticket.idempotency_key,
             ticket.request_hash,
+            ticket.etag,
         ],
         separators=(",", ":"),
         ensure_ascii=False,
@@ -38,8 +50,14 @@ def encode(ticket: UploadTicket) -> str:
 
 
 def decode(data: str | bytes) -> UploadTicket:
-    """Deserialize what :func:`encode` wrote."""
+    """Deserialize what :func:`encode` wrote, in any format so far."""
+    record = json.loads(data)
+    if isinstance(record[0], str):
+        record = [1, *record, None]  # format 1: no tag, no etag
+    elif record[0] != TICKET_FORMAT:
+        raise ValueError(f"unknown ticket record format {record[0]!r}")
     (
+        _,
         ticket_id,
         team,
         filename,
@@ -59,7 +77,8 @@ def decode(data: str | bytes) -> UploadTicket:
         character_id,
         idempotency_key,
         request_hash,
-    ) = json.loads(data)
+        etag,
+    ) = record
     return UploadTicket(
         id=ticket_id,
         team=team,
@@ -80,4 +99,5 @@ def decode(data: str | bytes) -> UploadTicket:
         character_id=character_id,
         idempotency_key=idempotency_key,
         request_hash=request_hash,
+        etag=etag,
     )

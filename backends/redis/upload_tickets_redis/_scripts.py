@@ -69,15 +69,85 @@ return {decision[1], 1, decision[3], first and 1 or 0, ''}
 """
 )
 
+# Version-checked writes of tickets KEYS[k], KEYS[k + 1], ... with ARGV[a], ARGV[a + 1] =
+# new version, json for each, from KEYS[first_key] and ARGV[first_arg] on.
+_TICKETS = """
+local function tickets_current(first_key, first_arg)
+  for i = first_key, #KEYS do
+    local current = redis.call('HGET', KEYS[i], 'v')
+    local wanted = tonumber(ARGV[first_arg + 2 * (i - first_key)])
+    if not current or tonumber(current) + 1 ~= wanted then return false end
+  end
+  return true
+end
+local function write_tickets(first_key, first_arg)
+  for i = first_key, #KEYS do
+    local arg = first_arg + 2 * (i - first_key)
+    redis.call('HSET', KEYS[i], 'v', ARGV[arg], 'd', ARGV[arg + 1])
+  end
+end
+"""
+
+# A character and its team's two indexes: KEYS[1..3] = character, character index (ids,
+# score 0, so ZRANGEBYLEX pages in id order), unsettled index (ids not ready).
+# ARGV[1..4] = id, version, json, unsettled (1/0). Characters never expire: no PEXPIRE.
+_CHARACTER = """
+local function write_character()
+  redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+  redis.call('ZADD', KEYS[2], 0, ARGV[1])
+  if ARGV[4] == '1' then
+    -- True when this starts the team's unsettled index: the caller lists the team.
+    return redis.call('ZADD', KEYS[3], 0, ARGV[1]) == 1 and redis.call('ZCARD', KEYS[3]) == 1
+  end
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  return false
+end
+"""
+
 # KEYS: tickets. ARGV: new version, json for each. All versions must be new - 1, or nothing changes.
-REPLACE = """
-for i, key in ipairs(KEYS) do
-  local current = redis.call('HGET', key, 'v')
-  if not current or tonumber(current) + 1 ~= tonumber(ARGV[2 * i - 1]) then return 0 end
-end
-for i, key in ipairs(KEYS) do
-  redis.call('HSET', key, 'v', ARGV[2 * i - 1], 'd', ARGV[2 * i])
-end
+REPLACE = (
+    _TICKETS
+    + """
+if not tickets_current(1, 1) then return 0 end
+write_tickets(1, 1)
+return 1
+"""
+)
+
+# KEYS: character, character index, unsettled index, then the tickets.
+# ARGV: character id, version, json, unsettled (1/0), then new version, json per ticket.
+# The tickets move on and the character appears together, or (a ticket moved on or is
+# gone, or the character id is taken) nothing changes. Returns 1/0.
+CONSUME = (
+    _TICKETS
+    + _CHARACTER
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 or not tickets_current(4, 5) then return 0 end
+write_tickets(4, 5)
+write_character()
+return 1
+"""
+)
+
+# KEYS, ARGV: as for a character above. Stored only if the stored version is ARGV[2] - 1.
+# Returns 0 (refused), 1 (stored) or 2 (stored, and the team's unsettled index started).
+REPLACE_CHARACTER = (
+    _CHARACTER
+    + """
+local current = redis.call('HGET', KEYS[1], 'v')
+if not current or tonumber(current) + 1 ~= tonumber(ARGV[2]) then return 0 end
+return write_character() and 2 or 1
+"""
+)
+
+# KEYS: character, character index, unsettled index. ARGV: id, version.
+# Deleted, from the indexes too, only if still at that version. Returns 1/0.
+DELETE_CHARACTER = """
+local current = redis.call('HGET', KEYS[1], 'v')
+if not current or tonumber(current) ~= tonumber(ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return 1
 """
 

@@ -55,12 +55,15 @@ class RedisProcesses:
         for process in self.processes:
             process.terminate()
         for process in self.processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _reap(process)
         self.processes.clear()
+
+    def stop_node(self, port: int) -> None:
+        """Stop the one node listening on ``port`` (the others keep running)."""
+        process = self.processes.pop(self.ports.index(port))
+        self.ports.remove(port)
+        process.terminate()
+        _reap(process)
 
     def restart(self) -> None:
         """Start the same single node again on the same port."""
@@ -68,7 +71,15 @@ class RedisProcesses:
         _wait_ping(self.ports[0])
 
 
-def _start_node(port: int, directory: Path, *, cluster: bool) -> subprocess.Popen[bytes]:
+def _reap(process: subprocess.Popen[bytes]) -> None:
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _start_node(port: int, directory: Path, *, cluster: bool, full_coverage: bool = True) -> subprocess.Popen[bytes]:
     command = [
         "redis-server",
         "--port",
@@ -92,6 +103,8 @@ def _start_node(port: int, directory: Path, *, cluster: bool) -> subprocess.Pope
             f"nodes-{port}.conf",
             "--cluster-node-timeout",
             "5000",
+            "--cluster-require-full-coverage",
+            "yes" if full_coverage else "no",
         ]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -122,10 +135,16 @@ def _cluster_state(port: int) -> object:
     return info.get("cluster_state")
 
 
-def start_cluster(directory: Path, nodes: int = 3) -> RedisProcesses:
-    """A Redis Cluster of ``nodes`` masters joined with ``redis-cli --cluster create``."""
+def start_cluster(directory: Path, nodes: int = 3, *, full_coverage: bool = True) -> RedisProcesses:
+    """A Redis Cluster of ``nodes`` masters joined with ``redis-cli --cluster create``.
+
+    With ``full_coverage=False`` the masters that are up keep serving their slots while
+    another is down (``cluster-require-full-coverage no``), as a partition-tolerant
+    deployment is configured.
+    """
     ports = [free_cluster_port() for _ in range(nodes)]
-    cluster = RedisProcesses(ports, [_start_node(port, directory, cluster=True) for port in ports], directory)
+    processes = [_start_node(port, directory, cluster=True, full_coverage=full_coverage) for port in ports]
+    cluster = RedisProcesses(ports, processes, directory)
     try:
         for port in ports:
             _wait_ping(port)
