@@ -93,6 +93,8 @@ class FileBlobStore:
         except FileExistsError:
             return
         except FileNotFoundError:
+            if target.exists():
+                return  # a racing promotion linked it and dropped the staged file first
             raise NotFound(f"no blob {staged_key!r} to promote", code="blob_not_found") from None
         except OSError as exc:
             raise StoreUnavailable(f"cannot promote blob {staged_key}: {exc.strerror}") from exc

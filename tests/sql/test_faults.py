@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from tests.services import POSTGRES_URL, require
+from tests.sql.conftest import sql_service
 from tests.support import make_signer
 from upload_tickets import (
     CHARACTERS_POST,
@@ -39,13 +40,15 @@ def _terminate(admin: psycopg.Connection[Any], pid: int) -> None:
 def test_killed_connection_mid_consume_is_503_then_recovers() -> None:
     url = require(POSTGRES_URL, "postgresql")
     backend = open_backend(url, create=True, attempts=3)
+    blobs = MemoryBlobStore()
     service = UploadTickets(
-        store=backend, limiter=MemoryRateLimiter(), signer=make_signer(), blobs=MemoryBlobStore(), clock=SystemClock()
+        store=backend, limiter=MemoryRateLimiter(), signer=make_signer(), blobs=blobs, clock=SystemClock()
     )
     now = SystemClock().now_us()
     tickets = [attrs.evolve(make_ticket(team="faulty", now_us=now), state=State.UPLOADED, size=1) for _ in range(6)]
     for ticket in tickets:
         backend.create(ticket)
+        blobs.put(ticket.blob_key, [b"x"], max_bytes=1, content_type=ticket.content_type)
     ids = [t.id for t in tickets]
     admin = psycopg.connect(sa.make_url(url).set(drivername="postgresql").render_as_string(), autocommit=True)
     kills: list[int] = []
@@ -95,13 +98,13 @@ def test_killed_connection_between_calls_is_retried_transparently() -> None:
 )
 def test_a_server_that_is_down_is_store_unavailable_never_a_driver_error(url: str) -> None:
     backend = open_backend(url, attempts=2)
-    service = UploadTickets(
-        store=backend, limiter=backend, signer=make_signer(), blobs=MemoryBlobStore(), clock=SystemClock()
-    )
+    service = sql_service(backend, SystemClock(), MemoryBlobStore())
     for call in (
         lambda: service.mint(Team("down"), MintRequest("a.png", "png", "image/png")),
         lambda: service.consume(Team("down"), [make_ticket().id]),
         lambda: backend.acquire("k", CHARACTERS_POST),
+        lambda: service.list_characters(Team("down")),
+        lambda: backend.unsettled_characters(10),
     ):
         with pytest.raises(StoreUnavailable) as caught:
             call()

@@ -4,7 +4,8 @@ from typing import Any
 
 from upload_tickets import Backend
 from upload_tickets_sql._backend import SqlBackend, open_backend
-from upload_tickets_sql._schema import buckets, create_tables, metadata, tickets
+from upload_tickets_sql._migrations import VERSION_TABLE, create_tables, upgrade
+from upload_tickets_sql._schema import buckets, characters, metadata, tickets
 
 
 def backend_from_url(url: str, **options: Any) -> Backend:
@@ -14,4 +15,15 @@ def backend_from_url(url: str, **options: Any) -> Backend:
     return Backend(store=backend, limiter=backend)
 
 
-__all__ = ["SqlBackend", "backend_from_url", "buckets", "create_tables", "metadata", "open_backend", "tickets"]
+__all__ = [
+    "VERSION_TABLE",
+    "SqlBackend",
+    "backend_from_url",
+    "buckets",
+    "characters",
+    "create_tables",
+    "metadata",
+    "open_backend",
+    "tickets",
+    "upgrade",
+]

@@ -13,13 +13,24 @@ from sqlalchemy.engine import Connection, Engine
 
 from upload_tickets import (
     BackendNotInstalled,
+    Character,
     RateDecision,
     RatePolicy,
     StoreUnavailable,
     UploadTicket,
     decision_after_charge,
 )
-from upload_tickets_sql._schema import buckets, create_tables, ticket_from_row, ticket_to_row, tickets
+from upload_tickets.records import decode_character
+from upload_tickets_sql._migrations import upgrade
+from upload_tickets_sql._schema import (
+    UNSETTLED,
+    buckets,
+    character_to_row,
+    characters,
+    ticket_from_row,
+    ticket_to_row,
+    tickets,
+)
 from upload_tickets_sql._statements import (
     Prepared,
     bucket_row_statement,
@@ -45,6 +56,15 @@ def _retryable(original: BaseException | None, disconnected: bool) -> bool:
     if args and args[0] in _RETRYABLE_MYSQL_CODES:
         return True
     return "database is locked" in str(original)
+
+
+def _in_lock_order(updated: Sequence[UploadTicket]) -> list[UploadTicket]:
+    # Id order: racing transactions lock rows in the same order, so they cannot deadlock.
+    return sorted(updated, key=lambda ticket: ticket.id)
+
+
+def _all_but_id(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if name != "id"}
 
 
 class _Duplicate(Exception):
@@ -209,25 +229,23 @@ class SqlBackend:
 
     def replace(self, updated: Sequence[UploadTicket]) -> bool:
         """All-or-nothing version-checked update, in one transaction."""
-        # Id order: racing transactions lock rows in the same order, so they cannot deadlock.
-        ordered = sorted(updated, key=lambda ticket: ticket.id)
+        ordered = _in_lock_order(updated)
+        return self._run(lambda connection: self._swap(connection, ordered))
 
-        def work(connection: Connection) -> bool:
-            transaction = connection.get_transaction()
-            for ticket in ordered:
-                row = ticket_to_row(ticket)
-                result = connection.execute(
-                    tickets.update()
-                    .where(tickets.c.id == ticket.id, tickets.c.version == ticket.version - 1)
-                    .values({name: value for name, value in row.items() if name != "id"})
-                )
-                if result.rowcount != 1:
-                    assert transaction is not None
-                    transaction.rollback()
-                    return False
-            return True
-
-        return self._run(work)
+    def _swap(self, connection: Connection, ordered: Sequence[UploadTicket]) -> bool:
+        """Version-checked UPDATEs; on the first miss roll the whole transaction back."""
+        for ticket in ordered:
+            result = connection.execute(
+                tickets.update()
+                .where(tickets.c.id == ticket.id, tickets.c.version == ticket.version - 1)
+                .values(_all_but_id(ticket_to_row(ticket)))
+            )
+            if result.rowcount != 1:
+                transaction = connection.get_transaction()
+                assert transaction is not None
+                transaction.rollback()
+                return False
+        return True
 
     def expired(self, now_us: int, limit: int) -> list[UploadTicket]:
         """Up to ``limit`` tickets at or past their TTL, oldest first (uses the expiry index)."""
@@ -248,6 +266,62 @@ class SqlBackend:
             )
 
         return self._run(work)
+
+    # -- Characters -------------------------------------------------------------
+
+    def consume(self, updated: Sequence[UploadTicket], character: Character) -> bool:
+        """The version-checked ticket UPDATEs and the character's INSERT, in one transaction."""
+        ordered = _in_lock_order(updated)
+        row = character_to_row(character)
+
+        def work(connection: Connection) -> bool:
+            if not self._swap(connection, ordered):
+                return False
+            connection.execute(characters.insert().values(row))
+            return True
+
+        try:
+            return self._run(work)
+        except sa.exc.IntegrityError:
+            return False  # the character id is taken; the tickets rolled back with the insert
+
+    def get_character(self, team: str, character_id: str) -> Character | None:
+        """``team``'s character with this id, or ``None``."""
+        query = sa.select(characters.c.body).where(characters.c.id == character_id, characters.c.team == team)
+        body = self._run(lambda c: c.execute(query).scalar(), transaction=False)
+        return None if body is None else decode_character(body)
+
+    def list_characters(self, team: str, after: str | None, limit: int) -> list[Character]:
+        """Up to ``limit`` of ``team``'s characters with ids above ``after``, in id order (team, id index)."""
+        query = sa.select(characters.c.body).where(characters.c.team == team)
+        if after is not None:
+            query = query.where(characters.c.id > after)
+        query = query.order_by(characters.c.id).limit(limit)
+        return self._characters(query)
+
+    def replace_character(self, updated: Character) -> bool:
+        """Store ``updated`` if the stored character is exactly one version behind it."""
+        statement = (
+            characters.update()
+            .where(characters.c.id == updated.id, characters.c.version == updated.version - 1)
+            .values(_all_but_id(character_to_row(updated)))
+        )
+        return self._run(lambda c: c.execute(statement).rowcount == 1, transaction=False)
+
+    def delete_character(self, character: Character) -> bool:
+        """Delete the character if still at its version."""
+        statement = characters.delete().where(
+            characters.c.id == character.id, characters.c.version == character.version
+        )
+        return self._run(lambda c: c.execute(statement).rowcount == 1, transaction=False)
+
+    def unsettled_characters(self, limit: int) -> list[Character]:
+        """Up to ``limit`` characters not ``ready`` (a partial index holds just those where possible)."""
+        return self._characters(sa.select(characters.c.body).where(UNSETTLED).limit(limit))
+
+    def _characters(self, query: sa.Select[str]) -> list[Character]:
+        bodies = self._run(lambda c: c.execute(query).scalars().all(), transaction=False)
+        return [decode_character(body) for body in bodies]
 
     # -- RateLimiter ------------------------------------------------------------
 
@@ -318,12 +392,12 @@ class SqlBackend:
     # -- housekeeping -----------------------------------------------------------
 
     def create_tables(self) -> None:
-        """Create the tables if missing."""
-        create_tables(self.engine)
+        """Create the tables, or migrate them to the newest revision (:func:`upgrade`)."""
+        upgrade(self.engine)
 
     def clear(self) -> None:
-        """Delete every ticket and bucket (for tests)."""
-        self._run(lambda c: (c.execute(tickets.delete()), c.execute(buckets.delete())))
+        """Delete every ticket, character and bucket (for tests)."""
+        self._run(lambda c: [c.execute(table.delete()) for table in (tickets, characters, buckets)])
 
     def dispose(self) -> None:
         """Close pooled connections."""
@@ -357,7 +431,10 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
 def open_backend(
     url: str, *, create: bool = False, attempts: int = 5, busy_timeout_ms: int = 10_000, **engine_options: Any
 ) -> SqlBackend:
-    """Open a :class:`SqlBackend` from a SQLAlchemy URL; ``engine_options`` go to ``create_engine``."""
+    """Open a :class:`SqlBackend` from a SQLAlchemy URL; ``engine_options`` go to ``create_engine``.
+
+    With ``create`` the tables are created or migrated to the newest revision (:func:`upgrade`).
+    """
     parsed = sa.engine.make_url(url)
     dialect = parsed.get_backend_name()
     try:

@@ -1,4 +1,8 @@
-"""The tables, as a ``MetaData`` users can hand to their own Alembic migrations."""
+"""The tables at the newest migration, as a ``MetaData`` (for Alembic's autogenerate too).
+
+The shipped migrations (:mod:`upload_tickets_sql._migrations`) create exactly these
+tables; a test compares the two, so this module and the newest revision move together.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,17 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable
 
-from upload_tickets import Classification, State, UploadTicket
+from upload_tickets import Character, Classification, State, UploadTicket
+from upload_tickets.records import encode_character
 
 metadata = sa.MetaData()
 
 
-def _text(length: int) -> sa.types.TypeEngine[str]:
-    # MariaDB compares strings case-insensitively by default; ids and keys must not.
+def key_string(length: int) -> sa.types.TypeEngine[str]:
+    """A string compared byte for byte on every dialect (ids, teams, keys).
+
+    MariaDB compares strings case-insensitively by default; ids and keys must not.
+    """
     return sa.String(length).with_variant(
         mysql.VARCHAR(length, charset="utf8mb4", collation="utf8mb4_bin"), "mysql", "mariadb"
     )
@@ -24,8 +32,8 @@ def _text(length: int) -> sa.types.TypeEngine[str]:
 tickets = sa.Table(
     "upload_tickets",
     metadata,
-    sa.Column("id", _text(30), primary_key=True),
-    sa.Column("team", _text(128), nullable=False),
+    sa.Column("id", key_string(30), primary_key=True),
+    sa.Column("team", key_string(128), nullable=False),
     sa.Column(
         "filename",
         sa.String(120).with_variant(mysql.VARCHAR(120, charset="utf8mb4"), "mysql", "mariadb"),
@@ -38,7 +46,7 @@ tickets = sa.Table(
     sa.Column("url_expires_at", sa.BigInteger, nullable=False),
     sa.Column("expires_at", sa.BigInteger, nullable=False),
     sa.Column("max_bytes", sa.BigInteger, nullable=False),
-    sa.Column("blob_key", _text(64), nullable=False),
+    sa.Column("blob_key", key_string(255), nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
     sa.Column("size", sa.BigInteger),
@@ -47,9 +55,10 @@ tickets = sa.Table(
     sa.Column("width", sa.Integer),
     sa.Column("height", sa.Integer),
     sa.Column("pose", sa.String(64)),
-    sa.Column("character_id", _text(30)),
-    sa.Column("idempotency_key", _text(255)),
+    sa.Column("character_id", key_string(30)),
+    sa.Column("idempotency_key", key_string(255)),
     sa.Column("request_hash", sa.String(64)),
+    sa.Column("etag", sa.String(200)),
     # Partial where the database allows it: most tickets carry no idempotency key, and an
     # index entry per ticket would be one more page written by every mint.
     sa.Index(
@@ -69,7 +78,7 @@ tickets = sa.Table(
 buckets = sa.Table(
     "upload_ticket_buckets",
     metadata,
-    sa.Column("key", _text(255), primary_key=True),
+    sa.Column("key", key_string(255), primary_key=True),
     sa.Column("tat", sa.BigInteger, nullable=False),
     sa.Column("allowed", sa.Boolean, nullable=False),
     sa.Column("checked_at", sa.BigInteger, nullable=False),
@@ -79,6 +88,33 @@ buckets = sa.Table(
     # extra burst per team). On PostgreSQL the table is UNLOGGED, which keeps the charge
     # out of the WAL and takes most of the limiter's cost off every mint.
     info={"unlogged": True},
+)
+
+#: The rows :meth:`SqlBackend.unsettled_characters` reads. A literal, not a bound
+#: parameter: SQLite (and PostgreSQL's generic plans) use a partial index only for a
+#: query that repeats its predicate verbatim.
+UNSETTLED = sa.text("state <> 'ready'")
+
+characters = sa.Table(
+    "upload_ticket_characters",
+    metadata,
+    sa.Column("id", key_string(30), primary_key=True),
+    sa.Column("team", key_string(128), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.BigInteger, nullable=False),
+    # The whole record (upload_tickets.records); the columns above exist to be queried.
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Index("ix_upload_ticket_characters_team_id", "team", "id"),
+    # Almost every character is ready: where the database allows it the index holds only
+    # the few the sweep must finish, so it costs nothing to keep and nothing to scan.
+    sa.Index(
+        "ix_upload_ticket_characters_unsettled",
+        "state",
+        sqlite_where=UNSETTLED,
+        postgresql_where=UNSETTLED,
+    ),
+    mysql_charset="utf8mb4",
 )
 
 TICKET_COLUMNS = tuple(column.name for column in tickets.columns)
@@ -118,6 +154,7 @@ def ticket_to_row(ticket: UploadTicket) -> dict[str, Any]:
         "character_id": ticket.character_id,
         "idempotency_key": ticket.idempotency_key,
         "request_hash": ticket.request_hash,
+        "etag": ticket.etag,
     }
 
 
@@ -149,9 +186,17 @@ def ticket_from_row(row: sa.Row[Any]) -> UploadTicket:
         character_id=values["character_id"],
         idempotency_key=values["idempotency_key"],
         request_hash=values["request_hash"],
+        etag=values["etag"],
     )
 
 
-def create_tables(engine: sa.Engine) -> None:
-    """Create the tables if they do not exist (for quick starts; prefer migrations)."""
-    metadata.create_all(engine, checkfirst=True)
+def character_to_row(character: Character) -> dict[str, Any]:
+    """The ``characters`` row of ``character``: its record plus the columns queries filter on."""
+    return {
+        "id": character.id,
+        "team": character.team,
+        "state": character.state.value,
+        "version": character.version,
+        "created_at": character.created_at,
+        "body": encode_character(character),
+    }
