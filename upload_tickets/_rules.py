@@ -107,22 +107,22 @@ def parse_mint_request(body: object) -> MintRequest:
     return MintRequest(filename=filename, extension=extension, content_type=content_type)
 
 
-def parse_upload_id(value: object, param: str = "upload_id") -> str:
-    """Check an ``upl_<ULID>`` id; an id of the wrong shape is simply not found later."""
+def _parse_id(value: object, pattern: re.Pattern[str], kind: str, param: str) -> str:
     if not isinstance(value, str):
         raise InvalidRequest(f"{param} must be a string", code="invalid_type", param=param)
-    if not UPLOAD_ID_RE.match(value):
-        raise InvalidRequest(f"{param} is not an upload id", code="invalid_upload_id", param=param)
+    if not pattern.match(value):
+        raise InvalidRequest(f"{param} is not {kind} id", code=f"invalid_{kind.split()[-1]}_id", param=param)
     return value
+
+
+def parse_upload_id(value: object, param: str = "upload_id") -> str:
+    """Check an ``upl_<ULID>`` id; an id of the wrong shape is simply not found later."""
+    return _parse_id(value, UPLOAD_ID_RE, "an upload", param)
 
 
 def parse_character_id(value: object, param: str = "id") -> str:
     """Check a ``chr_<ULID>`` id."""
-    if not isinstance(value, str):
-        raise InvalidRequest(f"{param} must be a string", code="invalid_type", param=param)
-    if not CHARACTER_ID_RE.match(value):
-        raise InvalidRequest(f"{param} is not a character id", code="invalid_character_id", param=param)
-    return value
+    return _parse_id(value, CHARACTER_ID_RE, "a character", param)
 
 
 def parse_classify_request(body: object) -> str:
