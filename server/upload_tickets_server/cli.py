@@ -148,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     _add_settings(commands.add_parser("sweep", help="evict expired tickets and their bytes once"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Schema migrations narrate every plugin and step at INFO; only their problems matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     settings = _settings(args)
     if args.command == "serve":
         return serve(settings, args.log_level)
