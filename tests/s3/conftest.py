@@ -27,6 +27,7 @@ from upload_tickets_s3 import S3Location
 
 S3RVER = Path(__file__).parent / "s3rver"
 LOCALSTACK = Path(__file__).parent / "localstack"
+LOCALSTACK_VENV = Path(__file__).parents[2] / ".venv-localstack"
 LOCALSTACK_KEY = "test"  # LocalStack's default account
 
 
@@ -46,8 +47,12 @@ def _ensure_s3rver() -> None:
 
 
 def _localstack_python() -> Path:
-    """The interpreter of LocalStack's own virtualenv, (re)installed when its lock changes."""
-    venv = LOCALSTACK / ".venv"
+    """The interpreter of LocalStack's own virtualenv, (re)installed when its lock changes.
+
+    It lives beside the project's ``.venv``, outside the test tree, so nothing of it is
+    ever collected, linted or type-checked with our own code.
+    """
+    venv = LOCALSTACK_VENV
     python = venv / "bin" / "python"
     lock = LOCALSTACK / "requirements.txt"
     stamp = venv / ".installed"
