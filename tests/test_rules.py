@@ -121,3 +121,11 @@ def test_generate_flow_is_refused_clearly() -> None:
     assert caught.value.param == "generate"
     assert caught.value.http_status == 400
     assert parse_consume_request({"upload_ids": [ID], "generate": False}) == (ID,)
+
+
+@pytest.mark.parametrize("team_id", ["", "a/b", ".hidden", "{tag}", "has space", "x" * 65])
+def test_team_ids_that_a_key_layout_would_have_to_escape_are_refused(team_id: str) -> None:
+    # Team ids become blob-key segments (staged/<team>/...) and Redis hash tags.
+    with pytest.raises(InvalidRequest) as refused:
+        Team(team_id)
+    assert refused.value.param == "team"

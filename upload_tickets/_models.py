@@ -7,9 +7,12 @@ happens only at the HTTP edge.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping
 
 import attrs
+
+from upload_tickets._errors import InvalidRequest
 
 
 class State(enum.StrEnum):
@@ -36,11 +39,23 @@ class CharacterState(enum.StrEnum):
     DELETING = "deleting"
 
 
+#: Team ids are path segments of blob keys and Redis hash tags: no "/", no braces, no
+#: leading dot, nothing a key layout would have to escape.
+TEAM_ID_RE = re.compile(r"\A[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}\Z")
+
+
+def _team_id(_: object, __: object, value: str) -> None:
+    if not isinstance(value, str) or not TEAM_ID_RE.match(value):
+        raise InvalidRequest(
+            f"team ids are 1-64 of A-Z a-z 0-9 _ . - (not starting with a dot), got {value!r}", param="team"
+        )
+
+
 @attrs.frozen
 class Team:
     """An API client: uploads are owned by, and only visible to, their team."""
 
-    id: str
+    id: str = attrs.field(validator=_team_id)
     pinned_version: str | None = None
 
 

@@ -242,6 +242,12 @@ class HttpApi:
         self.routes: tuple[Route, ...] = API_ROUTES
         if isinstance(service.signer, VerifyingSigner):
             self.routes += (Route("put_upload", "PUT", upload_path + "{upload_id}", "upload"),)
+        # Indexed once: routing is on every request's path, mint's included.
+        self._fixed_routes: dict[str, list[Route]] = {}
+        for route in self.routes:
+            if "{" not in route.path:
+                self._fixed_routes.setdefault(route.path, []).append(route)
+        self._template_routes = [route for route in self.routes if "{" in route.path]
         self._json_handlers: dict[str, Callable[[Team, Mapping[str, str], Iterable[bytes]], HttpResponse]] = {
             "init_upload": self.init_upload,
             "classify": self.classify,
@@ -303,12 +309,16 @@ class HttpApi:
     def match(self, method: str, path: str) -> tuple[Route, str]:
         """The route for ``method path`` and its variable segment; 404 or 405 (with ``allow``) otherwise."""
         # A fixed path shadows the templates: GET .../uploads/init is a 405, not upload "init".
-        candidates = [route for route in self.routes if route.path == path] or [
-            route for route in self.routes if route.variable(path) is not None
-        ]
+        fixed = self._fixed_routes.get(path)
+        if fixed is not None:
+            candidates, variable = fixed, ""
+        else:
+            matched = [(route, route.variable(path)) for route in self._template_routes]
+            candidates = [route for route, segment in matched if segment is not None]
+            variable = next((segment for _, segment in matched if segment is not None), "")
         for route in candidates:
             if route.method == method:
-                return route, route.variable(path) or ""
+                return route, variable
         if not candidates:
             raise NotFound(f"no route for {path}", code="route_not_found")
         allow = tuple(sorted({route.method for route in candidates}))

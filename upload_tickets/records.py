@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import attrs
+
 from upload_tickets._models import Character, CharacterRef, CharacterState, Classification
 
 #: The version tag :func:`encode_character` writes.
@@ -28,14 +30,7 @@ def encode_character(character: Character) -> str:
             ref.filename,
             ref.content_type,
             ref.size,
-            None
-            if ref.classification is None
-            else {
-                "detected_type": ref.classification.detected_type,
-                "width": ref.classification.width,
-                "height": ref.classification.height,
-                "pose": ref.classification.pose,
-            },
+            None if ref.classification is None else attrs.asdict(ref.classification),
             ref.staged_key,
             ref.blob_key,
             ref.etag,

@@ -325,7 +325,7 @@ class UploadTickets:
                         size=ticket.size or 0,
                         classification=ticket.classification,
                         staged_key=ticket.blob_key,
-                        blob_key=f"characters/{team.id}/{character_id}/{n}",
+                        blob_key=character_key(team.id, character_id, n),
                         etag=ticket.etag,
                     )
                     for n, ticket in enumerate(updated)
@@ -452,19 +452,21 @@ class UploadTickets:
         """
         if ticket.is_expired(now) or ticket.state is State.CONSUMED:
             return ticket
-        if ticket.state is not State.MINTED and ticket.etag is None:
+        confirmed_before = ticket.state is not State.MINTED
+        if confirmed_before and ticket.etag is None:
             return ticket  # bytes from our own upload host: immutable under their key
         info = self.blobs.head(ticket.blob_key)
         if info is None:
-            if ticket.state is State.MINTED:
+            if not confirmed_before:
                 return ticket
             raise UploadChanged(f"the bytes of {ticket.id} are gone from storage; upload again", param=param)
-        if ticket.state is not State.MINTED and info.etag == ticket.etag:
-            return ticket
-        if ticket.state is not State.MINTED and not recheck:
-            raise UploadChanged(
-                f"the bytes of {ticket.id} changed after they were checked; classify again", param=param
-            )
+        if confirmed_before:
+            if info.etag == ticket.etag:
+                return ticket
+            if not recheck:
+                raise UploadChanged(
+                    f"the bytes of {ticket.id} changed after they were checked; classify again", param=param
+                )
         if info.size > ticket.max_bytes:
             raise PayloadTooLarge(f"the stored upload exceeds {ticket.max_bytes} bytes", param=param)
         if info.content_type is not None and _media_type(info.content_type) != ticket.content_type:
@@ -480,4 +482,9 @@ def staged_key(team: str, upload_id: str) -> str:
     return f"staged/{team}/{upload_id}"
 
 
-__all__ = ["UploadTickets", "staged_key"]
+def character_key(team: str, character_id: str, index: int) -> str:
+    """Where a character keeps its copy of its ``index``-th upload (outside every staged prefix)."""
+    return f"characters/{team}/{character_id}/{index}"
+
+
+__all__ = ["UploadTickets", "character_key", "staged_key"]

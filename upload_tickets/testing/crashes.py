@@ -44,8 +44,8 @@ _BLOB_STEPS = frozenset({"put", "promote", "delete"})
 class _Dies:
     """Forwards to ``target``; the process ends right after the ``at``-th change."""
 
-    def __init__(self, target: Any, steps: frozenset[str], counter: list[int], at: int, label: str) -> None:
-        self._target, self._steps, self._counter, self._at, self._label = target, steps, counter, at, label
+    def __init__(self, target: Any, steps: frozenset[str], counter: list[int], at: int) -> None:
+        self._target, self._steps, self._counter, self._at = target, steps, counter, at
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self._target, name)
@@ -77,8 +77,8 @@ class CrashOutcome:
 def _child(open_service: OpenService, operation: str, team: str, ids: Sequence[str], at: int, now_us: int) -> None:
     service = open_service(ManualClock(now_us))
     counter = [0]
-    service.store = _Dies(service.store, _STORE_STEPS, counter, at, "store")
-    service.blobs = _Dies(service.blobs, _BLOB_STEPS, counter, at, "blobs")
+    service.store = _Dies(service.store, _STORE_STEPS, counter, at)
+    service.blobs = _Dies(service.blobs, _BLOB_STEPS, counter, at)
     service._charging_store = None
     if operation == "consume":
         service.consume(Team(team), list(ids))
