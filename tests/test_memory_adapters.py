@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.support import SIGNING_KEYS, make_signer
 from upload_tickets import (
+    ConfigurationError,
     Ed25519Signer,
     FileBlobStore,
     HmacSigner,
@@ -28,6 +29,7 @@ from upload_tickets.testing import (
     BlobStoreContract,
     RateLimiterContract,
     ServiceOwnershipContract,
+    ServiceRulesContract,
     TicketStoreContract,
     VerifyingSignerContract,
     make_ticket,
@@ -101,9 +103,13 @@ class TestHmacSigner(VerifyingSignerContract):
         with pytest.raises(SignatureInvalid):
             retired.verify_put(ticket.id, query, ticket.created_at)
 
-    def test_short_keys_are_refused(self) -> None:
-        with pytest.raises(ValueError, match="at least 32 bytes"):
-            HmacSigner("https://u.test/put", {"k": b"short"}, "k")
+    @pytest.mark.parametrize(
+        ("secret", "says"),
+        [(b"short", "at least 32 bytes"), ("a text password of 40 characters......", "must be bytes")],
+    )
+    def test_weak_or_text_secrets_are_refused(self, secret: bytes, says: str) -> None:
+        with pytest.raises(ConfigurationError, match=says):
+            HmacSigner("https://u.test/put", {"k": secret}, "k")
 
 
 class TestEd25519Signer(VerifyingSignerContract):
@@ -138,6 +144,12 @@ def _memory_service(clock: Clock, blobs: BlobStore) -> UploadTickets:
 
 
 class TestOwnershipOnMemory(ServiceOwnershipContract):
+    @pytest.fixture
+    def service_factory(self) -> ServiceFactory:
+        return lambda clock: _memory_service(clock, MemoryBlobStore())
+
+
+class TestRulesOnMemory(ServiceRulesContract):
     @pytest.fixture
     def service_factory(self) -> ServiceFactory:
         return lambda clock: _memory_service(clock, MemoryBlobStore())

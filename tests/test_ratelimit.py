@@ -56,7 +56,7 @@ def test_headers_follow_the_ietf_draft() -> None:
     burst=st.integers(1, 100),
 )
 def test_admissions_never_exceed_burst_plus_elapsed_over_interval(gaps: list[int], limit: int, burst: int) -> None:
-    policy = RatePolicy(name="p", limit=limit, period_us=60 * S, burst=burst)
+    policy = RatePolicy(name="p", limit=limit, period=60, burst=burst)
     tat: int | None = None
     now = admitted = 0
     for gap in gaps:

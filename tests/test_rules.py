@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from upload_tickets import InvalidRequest, NotSupported, Team, Unauthenticated, content_disposition
-from upload_tickets._rules import (
-    parse_api_key,
-    parse_consume_request,
-    parse_mint_request,
-    resolve_api_version,
-)
+from upload_tickets import InvalidRequest, MintRequest, NotSupported, Team, Unauthenticated, content_disposition
+from upload_tickets._bodies import decode_json_object, parse_consume_request, parse_mint_request
+from upload_tickets._rules import parse_api_key, resolve_api_version
 
 VALID = {"filename": "front-portrait.jpg", "extension": "jpg", "content_type": "image/jpeg"}
 
@@ -37,6 +35,11 @@ def test_matching_pairs_are_accepted(extension: str, content_type: str) -> None:
         ({"filename": "a\x00.jpg"}, "invalid_filename", "filename"),
         ({"filename": "evil\u202egpj.exe"}, "invalid_filename", "filename"),
         ({"filename": "bad\ud800.jpg"}, "invalid_filename", "filename"),
+        ({"filename": "evil\u061cgpj.exe"}, "invalid_filename", "filename"),  # ARABIC LETTER MARK (Cf)
+        ({"filename": "a\u200bb.png"}, "invalid_filename", "filename"),  # zero-width space (Cf)
+        ({"filename": "a\U000e0041.png"}, "invalid_filename", "filename"),  # tag character (Cf)
+        ({"filename": "a\u2028b.png"}, "invalid_filename", "filename"),  # line separator (Zl)
+        ({"filename": "a\x85b.png"}, "invalid_filename", "filename"),  # NEL (Cc)
         ({"filename": 5}, "invalid_type", "filename"),
         ({"extension": None}, "invalid_type", "extension"),
         ({"surprise": 1}, "unknown_parameter", "surprise"),
@@ -50,6 +53,63 @@ def test_bad_mint_bodies_name_the_param(change: dict[str, object], code: str, pa
 
 def test_filename_limits_count_characters_not_bytes() -> None:
     assert parse_mint_request({**VALID, "filename": "é" * 120}).filename == "é" * 120
+
+
+def test_filenames_are_kept_in_nfc_and_counted_after_it() -> None:
+    decomposed = "e\u0301" * 120  # 240 code points, 120 characters once composed
+    request = MintRequest(decomposed, "png", "image/png")
+    assert request.filename == "\u00e9" * 120
+
+
+@pytest.mark.parametrize(
+    "name", ["\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645.png", "\U0001f469\u200d\U0001f4bb.png"]
+)
+def test_joiners_that_words_and_emoji_need_are_kept(name: str) -> None:
+    assert MintRequest(name, "png", "image/png").filename == name
+
+
+@given(st.characters(categories=["Cc", "Cf", "Zl", "Zp", "Cs"], exclude_characters="\u200c\u200d"))
+def test_every_control_format_and_separator_character_is_refused(char: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        MintRequest(f"a{char}b.png", "png", "image/png")
+    assert refused.value.param == "filename"
+
+
+@pytest.mark.parametrize(
+    ("args", "param"),
+    [
+        (("a.gif", "gif", "image/gif"), "extension"),
+        (("a.png", "jpg", "image/png"), "content_type"),
+        (("", "png", "image/png"), "filename"),
+        (("x" * 500, "png", "image/png"), "filename"),
+        (("a\x00.png", "png", "image/png"), "filename"),
+        ((b"a.png", "png", "image/png"), "filename"),
+        (("a.png", "png", None), "content_type"),
+    ],
+)
+def test_an_invalid_mint_request_cannot_be_built(args: tuple[object, object, object], param: str) -> None:
+    with pytest.raises(InvalidRequest) as refused:
+        MintRequest(*args)  # type: ignore[arg-type]
+    assert refused.value.param == param
+
+
+def test_json_bodies_must_be_utf8() -> None:
+    body = '{"filename": "a.png"}'
+    assert decode_json_object(body.encode()) == {"filename": "a.png"}
+    for encoding in ("utf-16", "utf-16-le", "utf-32"):
+        with pytest.raises(InvalidRequest) as refused:
+            decode_json_object(body.encode(encoding))
+        assert refused.value.code == "invalid_json"
+
+
+def test_team_policy_is_validated() -> None:
+    assert Team("t", content_types={"image/png"}).content_types == frozenset({"image/png"})
+    for bad in [{"image/gif"}, set()]:
+        with pytest.raises(InvalidRequest):
+            Team("t", content_types=bad)
+    for cap in [0, -1, True, 1.5]:
+        with pytest.raises(InvalidRequest):
+            Team("t", max_upload_bytes=cap)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("missing", ["filename", "extension", "content_type"])

@@ -4,9 +4,11 @@ Mint a signed PUT URL for one image, let the client upload straight to storage,
 optionally classify the bytes, then consume 1-6 uploads atomically to create a resource.
 """
 
+from upload_tickets._bodies import parse_mint_request
 from upload_tickets._errors import (
     AlreadyConsumed,
     BackendNotInstalled,
+    ConfigurationError,
     Conflict,
     IdempotencyConflict,
     InvalidRequest,
@@ -37,6 +39,9 @@ from upload_tickets._models import (
     CharacterRef,
     CharacterState,
     Classification,
+    ClassifyResult,
+    ConsumeResult,
+    IdempotencyClaim,
     MintRequest,
     MintResult,
     RateDecision,
@@ -48,9 +53,9 @@ from upload_tickets._models import (
     UploadTicket,
     VerifiedPut,
 )
-from upload_tickets._policy import CHARACTERS_POST, RatePolicy, TTLPolicy
+from upload_tickets._policy import CHARACTERS_POST, SPEC_RATES, Operation, RatePolicy, RateTable, TTLPolicy
 from upload_tickets._ratelimit import decision_after_charge, gcra
-from upload_tickets._rules import DEFAULT_API_VERSION, content_disposition, parse_mint_request
+from upload_tickets._rules import DEFAULT_API_VERSION, content_disposition
 from upload_tickets.classify import ImageClassifier, UnknownPose
 from upload_tickets.clock import ManualClock, SystemClock
 from upload_tickets.files import FileBlobStore
@@ -62,6 +67,7 @@ from upload_tickets.signing import Ed25519Signer, HmacSigner
 __all__ = [
     "CHARACTERS_POST",
     "DEFAULT_API_VERSION",
+    "SPEC_RATES",
     "AlreadyConsumed",
     "Backend",
     "BackendNotInstalled",
@@ -71,30 +77,36 @@ __all__ = [
     "CharacterRef",
     "CharacterState",
     "Classification",
+    "ClassifyResult",
+    "ConfigurationError",
     "Conflict",
+    "ConsumeResult",
     "Ed25519Signer",
     "Event",
     "FileBlobStore",
     "HmacSigner",
+    "IdempotencyClaim",
     "IdempotencyConflict",
     "ImageClassifier",
     "InvalidRequest",
     "InvalidTransition",
     "ManualClock",
-    "MethodNotAllowed",
     "MemoryBlobStore",
     "MemoryRateLimiter",
     "MemoryTeamDirectory",
     "MemoryTicketStore",
+    "MethodNotAllowed",
     "MintRequest",
     "MintResult",
     "NotFound",
     "NotSupported",
     "NotUploaded",
+    "Operation",
     "PayloadTooLarge",
     "RateDecision",
     "RateLimited",
     "RatePolicy",
+    "RateTable",
     "RequestTimeout",
     "SignatureInvalid",
     "SignedUpload",
@@ -112,8 +124,8 @@ __all__ = [
     "UploadAdmission",
     "UploadChanged",
     "UploadTicket",
-    "UploadTicketsError",
     "UploadTickets",
+    "UploadTicketsError",
     "UploadUrlExpired",
     "VerifiedPut",
     "backend_from_url",

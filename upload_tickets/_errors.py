@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from upload_tickets._models import RateDecision
+    from upload_tickets._policy import RatePolicy
 
 
 class UploadTicketsError(Exception):
@@ -170,9 +171,12 @@ class RateLimited(UploadTicketsError):
     type = "rate_limit_error"
     default_code = "rate_limited"
 
-    def __init__(self, message: str, *, decision: RateDecision, param: str | None = None):
+    def __init__(
+        self, message: str, *, decision: RateDecision, policy: RatePolicy | None = None, param: str | None = None
+    ):
         super().__init__(message, param=param)
         self.decision = decision
+        self.policy = policy
 
 
 class StoreUnavailable(UploadTicketsError):
@@ -195,7 +199,13 @@ class NotSupported(UploadTicketsError):
     default_code = "not_supported"
 
 
-class BackendNotInstalled(UploadTicketsError):
+class ConfigurationError(UploadTicketsError):
+    """The library was set up wrongly (a bad URL, secret, policy or clock); the message names the fix."""
+
+    default_code = "configuration_error"
+
+
+class BackendNotInstalled(ConfigurationError):
     """A store URL names a scheme whose adapter package is not installed."""
 
     default_code = "backend_not_installed"

@@ -102,8 +102,10 @@ def check(ticket: UploadTicket, event: Event, now_us: int, param: str | None = N
     target = TRANSITIONS.get((ticket.state, event))
     if target is None:
         error = _REFUSALS.get(ticket.state, InvalidTransition)
+        # Only the owning team ever holds its ticket, so naming the character leaks nothing.
+        by = f" by character {ticket.character_id}" if ticket.character_id else ""
         raise error(
-            f"cannot {event.value} upload {ticket.id}: it is {ticket.state.value}",
+            f"cannot {event.value} upload {ticket.id}: it is {ticket.state.value}{by}",
             state=ticket.state.value,
             event=event.value,
             param=param,

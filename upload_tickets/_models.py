@@ -7,11 +7,11 @@ happens only at the HTTP edge.
 from __future__ import annotations
 
 import enum
-import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 
 import attrs
 
+from upload_tickets import _rules
 from upload_tickets._errors import InvalidRequest
 
 
@@ -39,33 +39,57 @@ class CharacterState(enum.StrEnum):
     DELETING = "deleting"
 
 
-#: Team ids are path segments of blob keys and Redis hash tags: no "/", no braces, no
-#: leading dot, nothing a key layout would have to escape.
-TEAM_ID_RE = re.compile(r"\A[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}\Z")
+def _check_team_id(_: object, __: object, value: str) -> None:
+    _rules.validate_team_id(value)
 
 
-def _team_id(_: object, __: object, value: str) -> None:
-    if not isinstance(value, str) or not TEAM_ID_RE.match(value):
-        raise InvalidRequest(
-            f"team ids are 1-64 of A-Z a-z 0-9 _ . - (not starting with a dot), got {value!r}", param="team"
-        )
+def _optional_positive(_: object, attribute: attrs.Attribute[int | None], value: int | None) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+        raise InvalidRequest(f"{attribute.name} must be a positive whole number, got {value!r}", param=attribute.name)
+
+
+def _team_content_types(value: Collection[str] | None) -> frozenset[str] | None:
+    return None if value is None else _rules.validate_team_content_types(value)
 
 
 @attrs.frozen
 class Team:
-    """An API client: uploads are owned by, and only visible to, their team."""
+    """An API client: uploads are owned by, and only visible to, their team.
 
-    id: str = attrs.field(validator=_team_id)
+    ``max_upload_bytes`` and ``content_types`` narrow (or, for the byte cap, replace)
+    the service's defaults for this team: ``None`` means the service's policy.
+    """
+
+    id: str = attrs.field(validator=_check_team_id)
     pinned_version: str | None = None
+    max_upload_bytes: int | None = attrs.field(default=None, validator=_optional_positive, kw_only=True)
+    content_types: frozenset[str] | None = attrs.field(default=None, converter=_team_content_types, kw_only=True)
+
+
+def _check_filename(_: object, __: object, value: str) -> None:
+    _rules.validate_filename(value)
+
+
+def _check_extension(_: object, __: object, value: str) -> None:
+    _rules.validate_extension(value)
+
+
+def _check_content_type(instance: MintRequest, _: object, value: str) -> None:
+    # Validators run in field order once every field is set, so extension is already valid.
+    _rules.validate_content_type(value, instance.extension)
 
 
 @attrs.frozen
 class MintRequest:
-    """A validated body of ``POST /v1/characters/uploads/init``."""
+    """What a client asks to upload; it cannot be built invalid (``InvalidRequest`` naming the field).
 
-    filename: str
-    extension: str
-    content_type: str
+    The filename is kept in NFC. Validation lives here and not on :class:`UploadTicket`,
+    so a rule tightened later never makes stored tickets unreadable.
+    """
+
+    filename: str = attrs.field(converter=_rules.normalize_filename, validator=_check_filename)
+    extension: str = attrs.field(validator=_check_extension)
+    content_type: str = attrs.field(validator=_check_content_type)
 
 
 @attrs.frozen
@@ -157,6 +181,15 @@ class MintResult:
 
 
 @attrs.frozen
+class ClassifyResult:
+    """The answer to a classify: the classified ticket, and the charge it cost (``None`` on a replay)."""
+
+    ticket: UploadTicket
+    rate: RateDecision | None
+    replayed: bool = False
+
+
+@attrs.frozen
 class CharacterRef:
     """One consumed upload as the character keeps it.
 
@@ -192,11 +225,38 @@ class Character:
 
 
 @attrs.frozen
+class ConsumeResult:
+    """The answer to a consume: the new character, and the charge it cost (``None`` on a replay)."""
+
+    character: Character
+    rate: RateDecision | None
+    replayed: bool = False
+
+
+@attrs.frozen
 class CharacterPage:
     """One page of a team's characters, oldest first; ``next_cursor`` is ``None`` on the last."""
 
     characters: tuple[Character, ...]
     next_cursor: str | None
+
+
+@attrs.frozen
+class IdempotencyClaim:
+    """The first request an ``Idempotency-Key`` came with, and the resource that request makes.
+
+    Claims are kept per team and per ``operation`` (``"classify"``, ``"consume"``); a
+    claim at or past ``expires_at`` counts as absent. ``resource_id`` is decided before
+    the operation runs and is unique to the request that claimed (the id the new
+    character will get; for classify, the upload id with an attempt suffix), so a retry
+    after a lost answer finds the very resource the first attempt made.
+    """
+
+    operation: str
+    key: str
+    request_hash: str
+    resource_id: str
+    expires_at: int
 
 
 @attrs.frozen
@@ -228,11 +288,13 @@ class SweepReport:
     """What one ``sweep`` did: tickets and blobs evicted, characters settled, parts skipped.
 
     ``characters`` counts characters whose unfinished promotion or deletion the sweep
-    completed; ``skipped`` names the parts of the store it could not reach (e.g. a
-    Redis Cluster node that is down): the next sweep tries them again.
+    completed; ``claims``, expired idempotency claims deleted; ``skipped`` names the
+    parts of the store it could not reach (e.g. a Redis Cluster node that is down): the
+    next sweep tries them again.
     """
 
     tickets: int
     blobs: int
     characters: int = 0
     skipped: tuple[str, ...] = ()
+    claims: int = 0

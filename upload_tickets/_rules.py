@@ -1,19 +1,23 @@
-"""Every validation rule of the spec, in one place.
+"""Every validation rule of the spec, in one place, on plain values.
 
-Parsers take decoded JSON (``object``) or raw header values and return validated models,
-or raise :class:`InvalidRequest` / :class:`Unauthenticated` naming the ``param`` at fault.
+Each check takes a value (a string, an id, a header) and returns it (normalised where the
+rule says so) or raises :class:`InvalidRequest` / :class:`Unauthenticated` naming the
+``param`` at fault. The request models call them as validators, so a model that exists
+is valid; nothing here knows about JSON or HTTP.
 """
 
 from __future__ import annotations
 
-import json
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from upload_tickets._errors import InvalidRequest, NotSupported, Unauthenticated
-from upload_tickets._models import MintRequest, Team
+from upload_tickets._errors import InvalidRequest, Unauthenticated
+
+if TYPE_CHECKING:
+    from upload_tickets._models import Team
 
 DEFAULT_API_VERSION = "2026-05-15"
 KNOWN_API_VERSIONS = frozenset({DEFAULT_API_VERSION})
@@ -35,76 +39,97 @@ _API_KEY_RE = re.compile(r"\Aal_live_[A-Za-z0-9_-]{8,128}\Z")
 UPLOAD_ID_RE = re.compile(r"\Aupl_[0-9A-HJKMNP-TV-Z]{26}\Z")
 CHARACTER_ID_RE = re.compile(r"\Achr_[0-9A-HJKMNP-TV-Z]{26}\Z")
 _IDEMPOTENCY_KEY_RE = re.compile(r"\A[\x21-\x7e]{1,255}\Z")
-# Unicode bidi overrides/isolates: invisible, and able to disguise a filename's extension.
-_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
-_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp"})
+#: Team ids are path segments of blob keys and Redis hash tags: no "/", no braces, no
+#: leading dot, nothing a key layout would have to escape.
+TEAM_ID_RE = re.compile(r"\A[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}\Z")
+# Unicode's own categories, not a hand-kept list: controls (Cc), surrogates (Cs), line and
+# paragraph separators (Zl, Zp) and every format character (Cf: bidi controls such as
+# U+202E and U+061C that can disguise an extension, zero-width spaces, tag characters).
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cs", "Zl", "Zp", "Cf"})
+# ZWNJ and ZWJ are Cf yet part of ordinary text: Persian words and emoji sequences need them.
+_JOINERS = frozenset("\u200c\u200d")
 
 
-def decode_json_object(body: bytes) -> dict[str, object]:
-    """Decode a request body that must be a JSON object."""
-    try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
-        raise InvalidRequest("request body is not valid JSON", code="invalid_json") from None
-    if not isinstance(value, dict):
-        raise InvalidRequest("request body must be a JSON object", code="invalid_json")
-    return value
-
-
-def _require_fields(body: Mapping[str, object], required: Iterable[str], optional: Iterable[str] = ()) -> None:
-    allowed = set(required) | set(optional)
-    for name in body:
-        if name not in allowed:
-            raise InvalidRequest(f"unknown parameter: {name!r}", code="unknown_parameter", param=name)
-    for name in required:
-        if name not in body:
-            raise InvalidRequest(f"missing required parameter: {name!r}", code="missing_parameter", param=name)
-
-
-def _string(body: Mapping[str, object], name: str) -> str:
-    value = body[name]
+def require_str(value: object, param: str) -> str:
+    """``value`` if it is a string; ``invalid_type`` naming ``param`` otherwise."""
     if not isinstance(value, str):
-        raise InvalidRequest(f"{name} must be a string", code="invalid_type", param=name)
+        raise InvalidRequest(f"{param} must be a string", code="invalid_type", param=param)
     return value
+
+
+def normalize_filename(filename: object) -> str:
+    """The filename in NFC, so one name has one spelling and one length."""
+    text = require_str(filename, "filename")
+    if text.isascii():
+        return text
+    try:
+        return unicodedata.normalize("NFC", text)
+    except UnicodeError:
+        return text  # a lone surrogate: validate_filename refuses it by category
 
 
 def validate_filename(filename: str) -> str:
-    """Check the 1-120 character rule and refuse control and bidi characters."""
+    """Check the 1-120 character rule and refuse control, separator and format characters."""
     if not 1 <= len(filename) <= FILENAME_MAX_CHARS:
         raise InvalidRequest(
             f"filename must be 1-{FILENAME_MAX_CHARS} characters", code="invalid_filename", param="filename"
         )
+    # The common case: printable ASCII holds none of the refused categories.
+    if filename.isascii() and filename.isprintable():
+        return filename
     for char in filename:
-        if char in _BIDI_CONTROLS or unicodedata.category(char) in _REFUSED_CATEGORIES:
+        if unicodedata.category(char) in _REFUSED_CATEGORIES and char not in _JOINERS:
             raise InvalidRequest(
-                "filename must not contain control characters", code="invalid_filename", param="filename"
+                f"filename must not contain control, separator or format characters (U+{ord(char):04X})",
+                code="invalid_filename",
+                param="filename",
             )
     return filename
 
 
-def parse_mint_request(body: object) -> MintRequest:
-    """Validate the body of ``POST /v1/characters/uploads/init``."""
-    if not isinstance(body, Mapping):
-        raise InvalidRequest("request body must be a JSON object", code="invalid_json")
-    _require_fields(body, ("filename", "extension", "content_type"))
-    filename = validate_filename(_string(body, "filename"))
-    extension = _string(body, "extension")
-    content_type = _string(body, "content_type")
-    if extension not in CONTENT_TYPE_BY_EXTENSION:
+def validate_extension(extension: object) -> str:
+    """One of the spec's extensions, exactly (``jpg``, not ``JPG``)."""
+    value = require_str(extension, "extension")
+    if value not in CONTENT_TYPE_BY_EXTENSION:
         raise InvalidRequest(
             f"extension must be one of {sorted(CONTENT_TYPE_BY_EXTENSION)}", code="invalid_extension", param="extension"
         )
-    if content_type not in CONTENT_TYPES:
+    return value
+
+
+def validate_content_type(content_type: object, extension: str) -> str:
+    """One of the spec's content types, and the one ``extension`` stands for."""
+    value = require_str(content_type, "content_type")
+    if value not in CONTENT_TYPES:
         raise InvalidRequest(
             f"content_type must be one of {sorted(CONTENT_TYPES)}", code="invalid_content_type", param="content_type"
         )
-    if CONTENT_TYPE_BY_EXTENSION[extension] != content_type:
+    if CONTENT_TYPE_BY_EXTENSION[extension] != value:
         raise InvalidRequest(
-            f"extension {extension!r} does not match content_type {content_type!r}",
+            f"extension {extension!r} does not match content_type {value!r}",
             code="extension_mismatch",
             param="content_type",
         )
-    return MintRequest(filename=filename, extension=extension, content_type=content_type)
+    return value
+
+
+def validate_team_id(team_id: object) -> str:
+    """1-64 of ``A-Z a-z 0-9 _ . -``, not starting with a dot."""
+    if not isinstance(team_id, str) or not TEAM_ID_RE.match(team_id):
+        raise InvalidRequest(
+            f"team ids are 1-64 of A-Z a-z 0-9 _ . - (not starting with a dot), got {team_id!r}", param="team"
+        )
+    return team_id
+
+
+def validate_team_content_types(content_types: Collection[str]) -> frozenset[str]:
+    """A team's allowed types: a non-empty subset of the spec's three."""
+    allowed = frozenset(content_types)
+    if not allowed or not allowed <= CONTENT_TYPES:
+        raise InvalidRequest(
+            f"a team's content types must be a non-empty subset of {sorted(CONTENT_TYPES)}", param="content_types"
+        )
+    return allowed
 
 
 def _parse_id(value: object, pattern: re.Pattern[str], kind: str, param: str) -> str:
@@ -125,40 +150,17 @@ def parse_character_id(value: object, param: str = "id") -> str:
     return _parse_id(value, CHARACTER_ID_RE, "a character", param)
 
 
-def parse_classify_request(body: object) -> str:
-    """Validate the body of ``POST /v1/characters/uploads/classify``; return the upload id."""
-    if not isinstance(body, Mapping):
-        raise InvalidRequest("request body must be a JSON object", code="invalid_json")
-    _require_fields(body, ("upload_id",))
-    return parse_upload_id(body["upload_id"])
-
-
-def parse_consume_request(body: object) -> tuple[str, ...]:
-    """Validate the body of ``POST /v1/characters``: 1-6 distinct upload ids."""
-    if not isinstance(body, Mapping):
-        raise InvalidRequest("request body must be a JSON object", code="invalid_json")
-    generate = body.get("generate", False)
-    if not isinstance(generate, bool):
-        raise InvalidRequest("generate must be a boolean", code="invalid_type", param="generate")
-    if generate:
-        raise NotSupported(
-            "this deployment does not synthesize characters; upload refs and pass upload_ids",
-            code="generate_not_supported",
-            param="generate",
-        )
-    _require_fields(body, ("upload_ids",), ("generate",))
-    ids = body["upload_ids"]
-    if not isinstance(ids, list):
-        raise InvalidRequest("upload_ids must be an array", code="invalid_type", param="upload_ids")
+def parse_upload_ids(ids: object, param: str = "upload_ids") -> tuple[str, ...]:
+    """1-6 distinct ``upl_`` ids; the one at fault is named ``upload_ids[i]``."""
+    if isinstance(ids, str | bytes) or not isinstance(ids, Sequence):
+        raise InvalidRequest(f"{param} must be an array", code="invalid_type", param=param)
     if not 1 <= len(ids) <= MAX_UPLOADS_PER_CHARACTER:
         raise InvalidRequest(
-            f"a character takes 1-{MAX_UPLOADS_PER_CHARACTER} upload ids",
-            code="invalid_upload_count",
-            param="upload_ids",
+            f"a character takes 1-{MAX_UPLOADS_PER_CHARACTER} upload ids", code="invalid_upload_count", param=param
         )
-    parsed = tuple(parse_upload_id(value, f"upload_ids[{index}]") for index, value in enumerate(ids))
+    parsed = tuple(parse_upload_id(value, f"{param}[{index}]") for index, value in enumerate(ids))
     if len(set(parsed)) != len(parsed):
-        raise InvalidRequest("upload_ids must be distinct", code="duplicate_upload_ids", param="upload_ids")
+        raise InvalidRequest(f"{param} must be distinct", code="duplicate_upload_ids", param=param)
     return parsed
 
 
@@ -175,7 +177,7 @@ def resolve_api_version(header: str | None, team: Team | None, known: frozenset[
     """Pick the API version: the header's pin, else the team's pin, else the default."""
     if header is None:
         return team.pinned_version if team is not None and team.pinned_version else DEFAULT_API_VERSION
-    if not _VERSION_RE.match(header):
+    if not isinstance(header, str) or not _VERSION_RE.match(header):
         raise InvalidRequest(
             "X-Api-Version must look like YYYY-MM-DD", code="invalid_api_version", param="X-Api-Version"
         )
@@ -192,7 +194,7 @@ def parse_idempotency_key(header: str | None) -> str | None:
     """Check an optional ``Idempotency-Key``: 1-255 visible ASCII characters."""
     if header is None:
         return None
-    if not _IDEMPOTENCY_KEY_RE.match(header):
+    if not isinstance(header, str) or not _IDEMPOTENCY_KEY_RE.match(header):
         raise InvalidRequest(
             "Idempotency-Key must be 1-255 visible ASCII characters",
             code="invalid_idempotency_key",

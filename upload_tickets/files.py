@@ -73,8 +73,8 @@ class FileBlobStore:
         except FileNotFoundError:
             return None
 
-    def open(self, key: str) -> BinaryIO:
-        """Open the blob for reading."""
+    def open(self, key: str, *, etag: str | None = None) -> BinaryIO:
+        """Open the blob for reading (files keep no ETag; a key's bytes never change under it)."""
         try:
             return self._path(key).open("rb")
         except FileNotFoundError:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import attrs
 
-from upload_tickets import _rules
+from upload_tickets import _bodies, _rules
 from upload_tickets._errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -29,7 +29,7 @@ from upload_tickets._errors import (
 )
 from upload_tickets._io import read_capped
 from upload_tickets._models import Character, RateDecision, Team, UploadAdmission, UploadTicket
-from upload_tickets._policy import RatePolicy
+from upload_tickets._policy import Operation, RatePolicy
 from upload_tickets.protocols import TeamDirectory, VerifyingSigner
 from upload_tickets.service import UploadTickets
 
@@ -84,11 +84,11 @@ def _json_response(status: int, payload: object, headers: Iterable[tuple[str, st
     return HttpResponse(status=status, headers=(_JSON, *headers), body=body)
 
 
-def error_response(error: UploadTicketsError, policy: RatePolicy | None = None) -> HttpResponse:
+def error_response(error: UploadTicketsError) -> HttpResponse:
     """Map any library error to its status, headers and JSON error body."""
     headers: Headers = ()
-    if isinstance(error, RateLimited) and policy is not None:
-        headers = rate_limit_headers(policy, error.decision)
+    if isinstance(error, RateLimited) and error.policy is not None:
+        headers = rate_limit_headers(error.policy, error.decision)
     elif isinstance(error, MethodNotAllowed):
         headers = (("Allow", ", ".join(error.allow)),)
     elif isinstance(error, Unauthenticated):
@@ -232,7 +232,8 @@ class HttpApi:
     route and method, the API key, a PUT's signature, expiry, ticket state, type and
     declared length); :meth:`PendingRequest.finish` then takes the body. :meth:`handle`
     does both for callers that already hold the body. The three POST endpoints share
-    the team's ``characters_post`` bucket; a malformed request costs no token.
+    the team's ``characters_post`` bucket (the service's rate table decides); a malformed
+    request costs no token.
     """
 
     def __init__(self, service: UploadTickets, teams: TeamDirectory, *, upload_path: str = "/uploads/") -> None:
@@ -292,8 +293,12 @@ class HttpApi:
             return self.error_response(error)
 
     def error_response(self, error: UploadTicketsError) -> HttpResponse:
-        """``error`` as this API answers it (rate-limit fields use the service's policy)."""
-        return error_response(error, self.service.rate)
+        """``error`` as this API answers it."""
+        return error_response(error)
+
+    def _rate_headers(self, operation: Operation, decision: RateDecision | None) -> Headers:
+        policy = self.service.rates.policy(operation)
+        return () if policy is None or decision is None else rate_limit_headers(policy, decision)
 
     def _guarded(
         self, handler: Callable[..., HttpResponse], *args: object
@@ -334,11 +339,10 @@ class HttpApi:
     def init_upload(self, team: Team, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``POST /v1/characters/uploads/init``."""
         version = _rules.resolve_api_version(headers.get("x-api-version"), team, self.service.known_versions)
-        request = _rules.parse_mint_request(_decode(body))
+        request = _bodies.parse_mint_request(_decode(body))
         result = self.service.mint(team, request, api_version=version, idempotency_key=headers.get("idempotency-key"))
         extra: list[tuple[str, str]] = [("X-Api-Version", result.ticket.api_version)]
-        if result.rate is not None:
-            extra.extend(rate_limit_headers(self.service.rate, result.rate))
+        extra.extend(self._rate_headers(Operation.MINT, result.rate))
         if result.replayed:
             extra.append(("Idempotent-Replayed", "true"))
         payload = {
@@ -355,9 +359,9 @@ class HttpApi:
 
     def classify(self, team: Team, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``POST /v1/characters/uploads/classify``."""
-        upload_id = _rules.parse_classify_request(_decode(body))
-        decision = self.service.charge(team)
-        ticket = self.service.classify(team, upload_id)
+        upload_id = _bodies.parse_classify_request(_decode(body))
+        result = self.service.classify(team, upload_id, idempotency_key=headers.get("idempotency-key"))
+        ticket = result.ticket
         assert ticket.classification is not None  # classify always records one
         return _json_response(
             200,
@@ -368,15 +372,15 @@ class HttpApi:
                 "height": ticket.classification.height,
                 "content_type": ticket.classification.detected_type,
             },
-            rate_limit_headers(self.service.rate, decision),
+            self._rate_headers(Operation.CLASSIFY, result.rate) + _replayed(result.replayed),
         )
 
     def create_character(self, team: Team, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``POST /v1/characters``: consume the uploads atomically."""
-        upload_ids = _rules.parse_consume_request(_decode(body))
-        decision = self.service.charge(team)
-        character = self.service.consume(team, upload_ids)
-        return _json_response(201, character_view(character), rate_limit_headers(self.service.rate, decision))
+        upload_ids = _bodies.parse_consume_request(_decode(body))
+        result = self.service.consume(team, upload_ids, idempotency_key=headers.get("idempotency-key"))
+        headers_out = self._rate_headers(Operation.CONSUME, result.rate) + _replayed(result.replayed)
+        return _json_response(200 if result.replayed else 201, character_view(result.character), headers_out)
 
     def get_character(self, headers: Mapping[str, str], character_id: str) -> HttpResponse:
         """``GET /v1/characters/{id}``."""
@@ -419,4 +423,8 @@ def _declared_length(headers: Mapping[str, str]) -> int | None:
 
 
 def _decode(body: Iterable[bytes]) -> dict[str, object]:
-    return _rules.decode_json_object(read_capped(body, MAX_JSON_BODY, "JSON body"))
+    return _bodies.decode_json_object(read_capped(body, MAX_JSON_BODY, "JSON body"))
+
+
+def _replayed(replayed: bool) -> Headers:
+    return (("Idempotent-Replayed", "true"),) if replayed else ()

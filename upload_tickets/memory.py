@@ -17,7 +17,15 @@ from typing import BinaryIO
 
 from upload_tickets._errors import NotFound
 from upload_tickets._io import read_capped
-from upload_tickets._models import BlobInfo, Character, CharacterState, RateDecision, Team, UploadTicket
+from upload_tickets._models import (
+    BlobInfo,
+    Character,
+    CharacterState,
+    IdempotencyClaim,
+    RateDecision,
+    Team,
+    UploadTicket,
+)
 from upload_tickets._policy import RatePolicy
 from upload_tickets._ratelimit import gcra
 from upload_tickets.clock import SystemClock
@@ -39,6 +47,7 @@ class MemoryTicketStore:
         self._expiry: dict[int, list[str]] = {}
         self._expiry_minutes: list[int] = []  # heap of the keys of _expiry
         self._characters: dict[str, Character] = {}
+        self._claims: dict[tuple[str, str, str], IdempotencyClaim] = {}
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -137,6 +146,33 @@ class MemoryTicketStore:
             unsettled = [c for c in self._characters.values() if c.state is not CharacterState.READY]
             return unsettled[:limit]
 
+    def claim_idempotency_key(self, team: str, claim: IdempotencyClaim, now_us: int) -> IdempotencyClaim:
+        """Store ``claim`` unless a live claim holds its operation and key; return the holder."""
+        slot = (team, claim.operation, claim.key)
+        with self._lock:
+            held = self._claims.get(slot)
+            if held is not None and held.expires_at > now_us:
+                return held
+            self._claims[slot] = claim
+            return claim
+
+    def release_idempotency_key(self, team: str, claim: IdempotencyClaim) -> bool:
+        """Delete ``claim`` if it still holds its slot."""
+        slot = (team, claim.operation, claim.key)
+        with self._lock:
+            if self._claims.get(slot) != claim:
+                return False
+            del self._claims[slot]
+            return True
+
+    def purge_idempotency_claims(self, now_us: int, limit: int) -> int:
+        """Delete up to ``limit`` expired claims."""
+        with self._lock:
+            due = [slot for slot, claim in self._claims.items() if claim.expires_at <= now_us][:limit]
+            for slot in due:
+                del self._claims[slot]
+            return len(due)
+
     def expired(self, now_us: int, limit: int) -> list[UploadTicket]:
         """Tickets at or past their TTL, oldest minute first."""
         with self._lock:
@@ -177,6 +213,7 @@ class MemoryRateLimiter:
     """GCRA buckets in a dict; a bucket back to full is the same as no bucket, so it is pruned."""
 
     def __init__(self, clock: Clock | None = None) -> None:
+        self._own_clock = clock
         self._clock: Clock = clock or SystemClock()
         self._tats: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -184,6 +221,15 @@ class MemoryRateLimiter:
 
     def __len__(self) -> int:
         return len(self._tats)
+
+    @property
+    def own_clock(self) -> Clock | None:
+        """The clock this limiter was built with, or ``None`` (it then follows the service's)."""
+        return self._own_clock
+
+    def follow_clock(self, clock: Clock) -> None:
+        """Refill by ``clock`` from now on (the service hands its own down)."""
+        self._clock = clock
 
     def acquire(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision:
         """Charge ``cost`` tokens from ``key``'s bucket."""
@@ -220,8 +266,8 @@ class MemoryBlobStore:
         entry = self._blobs.get(key)
         return None if entry is None else BlobInfo(size=len(entry[0]), content_type=entry[1])
 
-    def open(self, key: str) -> BinaryIO:
-        """A stream over the blob's bytes."""
+    def open(self, key: str, *, etag: str | None = None) -> BinaryIO:
+        """A stream over the blob's bytes (memory blobs keep no ETag)."""
         entry = self._blobs.get(key)
         if entry is None:
             raise NotFound(f"no blob {key!r}", code="blob_not_found")

@@ -13,6 +13,7 @@ from upload_tickets._models import (
     BlobInfo,
     Character,
     Classification,
+    IdempotencyClaim,
     RateDecision,
     SignedUpload,
     Team,
@@ -27,6 +28,25 @@ class Clock(Protocol):
 
     def now_us(self) -> int:
         """Microseconds since the Unix epoch."""
+        ...
+
+
+@runtime_checkable
+class ClockFollower(Protocol):
+    """A component that keeps time (an in-process limiter) and can take the service's clock.
+
+    ``own_clock`` is the clock it was built with, or ``None``; the service hands its
+    clock to every follower, so TTLs and refills move together, and refuses to start
+    when two different clocks were given.
+    """
+
+    @property
+    def own_clock(self) -> Clock | None:
+        """The clock given at construction, or ``None``."""
+        ...
+
+    def follow_clock(self, clock: Clock) -> None:
+        """Keep time by ``clock`` from now on."""
         ...
 
 
@@ -105,6 +125,22 @@ class TicketStore(Protocol):
         """Up to ``limit`` characters left ``promoting`` or ``deleting`` (for the sweep to finish)."""
         ...
 
+    def claim_idempotency_key(self, team: str, claim: IdempotencyClaim, now_us: int) -> IdempotencyClaim:
+        """Store ``claim`` unless ``team`` holds a live claim on the same operation and key; return the one that holds.
+
+        Atomic: of two racing claims on one key exactly one is stored and both callers
+        get it back. A claim whose ``expires_at`` is at or before ``now_us`` is replaced.
+        """
+        ...
+
+    def release_idempotency_key(self, team: str, claim: IdempotencyClaim) -> bool:
+        """Delete ``claim`` if the stored claim on its operation and key is still exactly it."""
+        ...
+
+    def purge_idempotency_claims(self, now_us: int, limit: int) -> int:
+        """Delete up to ``limit`` claims expired at ``now_us`` (stores whose keys expire by themselves answer 0)."""
+        ...
+
 
 @runtime_checkable
 class PartialSweepStore(Protocol):
@@ -178,8 +214,12 @@ class BlobStore(Protocol):
         """Size and type of the blob, or ``None`` if absent."""
         ...
 
-    def open(self, key: str) -> BinaryIO:
-        """A readable binary stream of the blob; ``NotFound`` if absent."""
+    def open(self, key: str, *, etag: str | None = None) -> BinaryIO:
+        """A readable binary stream of the blob; ``NotFound`` if absent.
+
+        With an ``etag`` (from :meth:`head`) the stream is of exactly those bytes:
+        ``UploadChanged`` if the blob no longer carries it. Stores without ETags ignore it.
+        """
         ...
 
     def promote(self, staged_key: str, key: str, *, etag: str | None) -> None:
@@ -226,6 +266,7 @@ __all__ = [
     "ChargingTicketStore",
     "Classifier",
     "Clock",
+    "ClockFollower",
     "PoseDetector",
     "RateLimiter",
     "Signer",

@@ -17,6 +17,7 @@ from ulid import ULID
 
 from upload_tickets import _lifecycle, _rules
 from upload_tickets._errors import (
+    ConfigurationError,
     Conflict,
     IdempotencyConflict,
     InvalidRequest,
@@ -24,6 +25,7 @@ from upload_tickets._errors import (
     PayloadTooLarge,
     RateLimited,
     TicketExpired,
+    UnprocessableImage,
     UnsupportedMediaType,
     UploadChanged,
 )
@@ -33,6 +35,10 @@ from upload_tickets._models import (
     CharacterPage,
     CharacterRef,
     CharacterState,
+    Classification,
+    ClassifyResult,
+    ConsumeResult,
+    IdempotencyClaim,
     MintRequest,
     MintResult,
     RateDecision,
@@ -42,7 +48,7 @@ from upload_tickets._models import (
     UploadAdmission,
     UploadTicket,
 )
-from upload_tickets._policy import CHARACTERS_POST, RatePolicy, TTLPolicy
+from upload_tickets._policy import SPEC_RATES, Operation, RatePolicy, RateTable, TTLPolicy
 from upload_tickets.classify import ImageClassifier
 from upload_tickets.clock import SystemClock
 from upload_tickets.protocols import (
@@ -51,6 +57,7 @@ from upload_tickets.protocols import (
     ChargingTicketStore,
     Classifier,
     Clock,
+    ClockFollower,
     PartialSweepStore,
     RateLimiter,
     Signer,
@@ -64,9 +71,24 @@ _SECOND_US = 1_000_000
 _MAX_ATTEMPTS = 8
 
 
-def _request_hash(request: MintRequest, api_version: str) -> str:
-    canonical = "\0".join((request.filename, request.extension, request.content_type, api_version))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def _request_hash(*fields: str) -> str:
+    return hashlib.sha256("\0".join(fields).encode()).hexdigest()
+
+
+def _one_clock(clock: Clock | None, components: Iterable[object]) -> Clock:
+    """The clock the service and its clock-following components share (see :class:`ClockFollower`)."""
+    followers = [c for c in components if isinstance(c, ClockFollower)]
+    given = [clock] if clock is not None else []
+    given += [f.own_clock for f in followers if f.own_clock is not None]
+    if any(other is not given[0] for other in given[1:]):
+        raise ConfigurationError(
+            "the service and its limiter or store were given different clocks; pass one clock "
+            "(UploadTickets(clock=...) hands it down, as does backend_from_url(url, clock=...))"
+        )
+    shared = given[0] if given else SystemClock()
+    for follower in followers:
+        follower.follow_clock(shared)
+    return shared
 
 
 def _media_type(header: str) -> str:
@@ -86,7 +108,7 @@ class UploadTickets:
         classifier: Classifier | None = None,
         clock: Clock | None = None,
         ttl: TTLPolicy | None = None,
-        rate: RatePolicy = CHARACTERS_POST,
+        rates: RateTable = SPEC_RATES,
         known_versions: frozenset[str] = _rules.KNOWN_API_VERSIONS,
     ) -> None:
         self.store = store
@@ -94,9 +116,12 @@ class UploadTickets:
         self.signer = signer
         self.blobs = blobs
         self.classifier: Classifier = classifier or ImageClassifier()
-        self.clock: Clock = clock or SystemClock()
+        #: One clock for TTLs and, on in-process limiters, for refills too: a limiter or
+        #: store built without a clock of its own follows this one.
+        self.clock: Clock = _one_clock(clock, (limiter, store))
         self.ttl = ttl or TTLPolicy()
-        self.rate = rate
+        #: Which bucket each operation charges.
+        self.rates = rates
         self.known_versions = known_versions
         # One object that is both store and limiter can charge and insert atomically,
         # which networked backends turn into a single round trip per mint.
@@ -116,12 +141,14 @@ class UploadTickets:
 
         With an ``idempotency_key`` the same key and body return the same ticket (no new
         charge); the same key with a different body is an ``IdempotencyConflict``.
+        Everything that needs no I/O is checked first, so a refused request costs nothing.
         """
         version = _rules.resolve_api_version(api_version, team, self.known_versions)
+        self._check_team_allows(team, request)
         request_hash = None
-        if idempotency_key is not None:
-            _rules.parse_idempotency_key(idempotency_key)
-            request_hash = _request_hash(request, version)
+        if _rules.parse_idempotency_key(idempotency_key) is not None:
+            assert idempotency_key is not None
+            request_hash = _request_hash(request.filename, request.extension, request.content_type, version)
             existing = self.store.find_by_idempotency_key(team.id, idempotency_key)
             if existing is not None:
                 return self._replay(existing, request_hash)
@@ -137,9 +164,13 @@ class UploadTickets:
         order, a result or the ``RateLimited`` error for each request.
         """
         version = _rules.resolve_api_version(api_version, team, self.known_versions)
+        for request in requests:
+            self._check_team_allows(team, request)
         tickets = [self._new_ticket(team, request, version, None, None) for request in requests]
-        if self._charging_store is not None and isinstance(self.store, BatchChargingTicketStore):
-            outcomes = self.store.create_many_if_allowed(tickets, self._bucket(team), self.rate)
+        policy = self.rates.policy(Operation.MINT)
+        outcomes: list[tuple[RateDecision | None, UploadTicket | None]]
+        if policy is not None and self._charging_store is not None and isinstance(self.store, BatchChargingTicketStore):
+            outcomes = list(self.store.create_many_if_allowed(tickets, _bucket(policy, team), policy))
         else:
             outcomes = [self._charge_and_create(ticket, team) for ticket in tickets]
         results: list[MintResult | RateLimited] = []
@@ -150,10 +181,33 @@ class UploadTickets:
                 results.append(refused)
         return results
 
-    def _charge_and_create(self, ticket: UploadTicket, team: Team) -> tuple[RateDecision, UploadTicket | None]:
+    def _check_team_allows(self, team: Team, request: MintRequest) -> None:
+        if team.content_types is not None and request.content_type not in team.content_types:
+            raise InvalidRequest(
+                f"this team may upload {sorted(team.content_types)}, not {request.content_type}",
+                code="content_type_not_allowed",
+                param="content_type",
+            )
+
+    def _charge_and_create(self, ticket: UploadTicket, team: Team) -> tuple[RateDecision | None, UploadTicket | None]:
+        policy = self.rates.policy(Operation.MINT)
+        if policy is None:
+            return None, self.store.create(ticket)
         if self._charging_store is not None:
-            return self._charging_store.create_if_allowed(ticket, self._bucket(team), self.rate)
-        decision = self.limiter.acquire(self._bucket(team), self.rate)
+            return self._charging_store.create_if_allowed(ticket, _bucket(policy, team), policy)
+        if ticket.idempotency_key is not None:
+            # A separate store and limiter cannot charge and create in one step: create
+            # first, so a racing replay finds the ticket and is never charged; a refused
+            # charge takes the ticket back.
+            stored = self.store.create(ticket)
+            if stored.id != ticket.id:
+                return None, stored
+            decision = self.limiter.acquire(_bucket(policy, team), policy)
+            if not decision.allowed:
+                self.store.delete([stored])
+                return decision, None
+            return decision, stored
+        decision = self.limiter.acquire(_bucket(policy, team), policy)
         return decision, self.store.create(ticket) if decision.allowed else None
 
     def _new_ticket(
@@ -172,36 +226,60 @@ class UploadTickets:
             # Whole seconds: the URL carries Unix seconds and must not outlive the ticket's record.
             url_expires_at=(now + self.ttl.upload_url_ttl_us) // _SECOND_US * _SECOND_US,
             expires_at=now + self.ttl.ticket_ttl_us,
-            max_bytes=self.ttl.max_upload_bytes,
+            max_bytes=team.max_upload_bytes or self.ttl.max_upload_bytes,
             blob_key=staged_key(team.id, ticket_id),
             idempotency_key=idempotency_key,
             request_hash=request_hash,
         )
 
-    def _minted(self, ticket: UploadTicket, decision: RateDecision, stored: UploadTicket | None) -> MintResult:
+    def _minted(self, ticket: UploadTicket, decision: RateDecision | None, stored: UploadTicket | None) -> MintResult:
         if stored is None:
-            raise RateLimited(f"rate limit {self.rate.name!r} exceeded for this team", decision=decision)
+            assert decision is not None  # only a charge refuses a create
+            raise self._refusal(Operation.MINT, decision)
         if stored.id != ticket.id:
             # Lost a race with an identical idempotency key: answer as the winner did.
             return self._replay(stored, ticket.request_hash)
         return MintResult(ticket=stored, upload=self.signer.sign_put(stored), rate=decision)
 
-    def charge(self, team: Team) -> RateDecision:
-        """Take one token from the team's bucket (as a mint does), or raise ``RateLimited``."""
-        decision = self.limiter.acquire(self._bucket(team), self.rate)
+    def _charge(self, team: Team, operation: Operation) -> RateDecision | None:
+        """Take the token ``operation`` costs from the team's bucket, or raise ``RateLimited``."""
+        policy = self.rates.policy(operation)
+        if policy is None:
+            return None
+        decision = self.limiter.acquire(_bucket(policy, team), policy)
         if not decision.allowed:
-            raise RateLimited(f"rate limit {self.rate.name!r} exceeded for this team", decision=decision)
+            raise self._refusal(operation, decision)
         return decision
 
-    def _bucket(self, team: Team) -> str:
-        # The team as a {hash tag}: key-value stores can then keep a team's bucket next
-        # to its tickets (one Redis Cluster slot), so a mint stays one atomic script.
-        return f"{self.rate.name}:{{{team.id}}}"
+    def _refusal(self, operation: Operation, decision: RateDecision) -> RateLimited:
+        policy = self.rates.policy(operation)
+        assert policy is not None
+        return RateLimited(f"rate limit {policy.name!r} exceeded for this team", decision=decision, policy=policy)
 
     def _replay(self, existing: UploadTicket, request_hash: str | None) -> MintResult:
         if existing.request_hash != request_hash:
             raise IdempotencyConflict("this Idempotency-Key was used with a different request", param="Idempotency-Key")
         return MintResult(ticket=existing, upload=self.signer.sign_put(existing), rate=None, replayed=True)
+
+    def _claim(
+        self, team: Team, operation: Operation, key: str, request_hash: str, resource_id: str
+    ) -> IdempotencyClaim:
+        """Claim ``key`` for this request, or get the claim an earlier request made (``IdempotencyConflict`` if it differs)."""
+        now = self.clock.now_us()
+        claim = IdempotencyClaim(operation.value, key, request_hash, resource_id, now + self.ttl.ticket_ttl_us)
+        held = self.store.claim_idempotency_key(team.id, claim, now)
+        if held.request_hash != request_hash:
+            raise IdempotencyConflict("this Idempotency-Key was used with a different request", param="Idempotency-Key")
+        return held
+
+    def _charge_claimed(self, team: Team, operation: Operation, claim: IdempotencyClaim | None) -> RateDecision | None:
+        """Charge for a request that holds ``claim``; a refused charge gives the key back, so a retry is new."""
+        try:
+            return self._charge(team, operation)
+        except BaseException:
+            if claim is not None:
+                self.store.release_idempotency_key(team.id, claim)
+            raise
 
     def receive(
         self,
@@ -264,35 +342,89 @@ class UploadTickets:
 
     def get(self, team: Team, upload_id: str, *, param: str = "upload_id") -> UploadTicket:
         """The team's ticket; another team's id is ``NotFound`` like an unknown one."""
-        ticket = self.store.get(team.id, upload_id)
+        ticket = self.store.get(team.id, _rules.parse_upload_id(upload_id, param))
         if ticket is None or ticket.team != team.id:
             raise NotFound(f"no upload {upload_id} for this team", param=param)
         return ticket
 
-    def classify(self, team: Team, upload_id: str) -> UploadTicket:
-        """Check the uploaded bytes are the declared image type; record type, size and pose."""
+    def classify(self, team: Team, upload_id: str, *, idempotency_key: str | None = None) -> ClassifyResult:
+        """Check the uploaded bytes are the declared image type; record type, size and pose.
+
+        Costs the ``classify`` token (once the request is well formed). With an
+        ``idempotency_key``, a retry of the same request is not charged again and answers
+        from the recorded classification; the key with another upload id is an
+        ``IdempotencyConflict``.
+        """
+        _rules.parse_upload_id(upload_id)
+        claim = None
+        if _rules.parse_idempotency_key(idempotency_key) is not None:
+            assert idempotency_key is not None
+            # The attempt suffix tells this request's claim from an earlier one on the same upload.
+            attempt = f"{upload_id}/{secrets.token_hex(8)}"
+            request_hash = _request_hash("classify", upload_id)
+            claim = self._claim(team, Operation.CLASSIFY, idempotency_key, request_hash, attempt)
+            if claim.resource_id != attempt:
+                ticket = self.get(team, upload_id)
+                if ticket.classification is not None:
+                    return ClassifyResult(ticket=ticket, rate=None, replayed=True)
+                return ClassifyResult(ticket=self._classify(team, upload_id), rate=None, replayed=True)
+        decision = self._charge_claimed(team, Operation.CLASSIFY, claim)
+        return ClassifyResult(ticket=self._classify(team, upload_id), rate=decision)
+
+    def _classify(self, team: Team, upload_id: str) -> UploadTicket:
         for _ in range(_MAX_ATTEMPTS):
             now = self.clock.now_us()
             ticket = self._confirm(self.get(team, upload_id), now, param="upload_id", recheck=True)
             _lifecycle.check(ticket, Event.CLASSIFY, now, "upload_id")
-            with self.blobs.open(ticket.blob_key) as stream:
-                classification = self.classifier.classify(stream, ticket.content_type)
+            classification = self._inspect(ticket, "upload_id")
             updated = _lifecycle.apply(ticket, Event.CLASSIFY, now, classification=classification)
             if self.store.replace([updated]):
                 return updated
         raise Conflict("the upload is being changed concurrently; retry", code="contention")
 
-    def consume(self, team: Team, upload_ids: Sequence[str]) -> Character:
+    def _inspect(self, ticket: UploadTicket, param: str) -> Classification:
+        """Run the classifier over exactly the bytes the ticket vouches for (its ETag, where kept)."""
+        try:
+            with self.blobs.open(ticket.blob_key, etag=ticket.etag) as stream:
+                return self.classifier.classify(stream, ticket.content_type)
+        except UnprocessableImage as refused:
+            raise UnprocessableImage(f"{ticket.id}: {refused.message}", code=refused.code, param=param) from refused
+        except NotFound:
+            raise UploadChanged(f"the bytes of {ticket.id} are gone from storage; upload again", param=param) from None
+
+    def consume(self, team: Team, upload_ids: Sequence[str], *, idempotency_key: str | None = None) -> ConsumeResult:
         """Consume 1-6 of the team's uploaded tickets into a new character: all or none.
 
-        The tickets' move to ``consumed`` and the character record are one atomic step;
-        from then on the character owns the bytes: they are copied to its own keys
-        (:meth:`BlobStore.promote`), out of reach of the sweep and of any lifecycle
-        rule on staged uploads. A copy that cannot finish now is finished by the sweep.
+        Each upload's bytes must be a complete image of its declared type: checked now,
+        unless classify already checked these exact bytes. The tickets' move to
+        ``consumed`` and the character record are one atomic step; from then on the
+        character owns the bytes: they are copied to its own keys
+        (:meth:`BlobStore.promote`), out of reach of the sweep and of any lifecycle rule
+        on staged uploads. A copy that cannot finish now is finished by the sweep.
+
+        Costs the ``consume`` token. With an ``idempotency_key``, a retry of the same
+        request (say, after a lost answer) gets the character the first attempt made,
+        uncharged; the key with other upload ids is an ``IdempotencyConflict``.
         """
-        ids = _rules.parse_consume_request({"upload_ids": list(upload_ids)})
+        ids = _rules.parse_upload_ids(upload_ids)
         character_id = f"chr_{ULID.from_timestamp(self.clock.now_us() // 1000)}"
+        claim = None
+        if _rules.parse_idempotency_key(idempotency_key) is not None:
+            assert idempotency_key is not None
+            claim = self._claim(team, Operation.CONSUME, idempotency_key, _request_hash("consume", *ids), character_id)
+            if claim.resource_id != character_id:
+                # A retry: finish (or report) the character the first attempt committed to.
+                made = self.store.get_character(team.id, claim.resource_id)
+                if made is not None and made.state is not CharacterState.DELETING:
+                    return ConsumeResult(character=self._promote(made), rate=None, replayed=True)
+                return ConsumeResult(character=self._consume(team, ids, claim.resource_id), rate=None, replayed=True)
+        decision = self._charge_claimed(team, Operation.CONSUME, claim)
+        return ConsumeResult(character=self._consume(team, ids, character_id), rate=decision)
+
+    def _consume(self, team: Team, ids: tuple[str, ...], character_id: str) -> Character:
         seen: dict[str, UploadTicket] = {}
+        verified: dict[tuple[str, str | None], Classification] = {}
+        vanished: set[str] = set()
         for _ in range(_MAX_ATTEMPTS):
             now = self.clock.now_us()
             tickets = self.store.get_many(team.id, ids)
@@ -303,6 +435,7 @@ class UploadTickets:
                 if committed is not None:
                     return self._promote(committed)
             updated = []
+            refs = []
             for index, (upload_id, ticket) in enumerate(zip(ids, tickets, strict=True)):
                 param = f"upload_ids[{index}]"
                 if ticket is None or ticket.team != team.id:
@@ -313,27 +446,40 @@ class UploadTickets:
                     raise NotFound(f"no upload {upload_id} for this team", param=param)
                 seen[upload_id] = ticket
                 ticket = self._confirm(ticket, now, param=param, recheck=False)
-                updated.append(_lifecycle.apply(ticket, Event.CONSUME, now, param=param, character_id=character_id))
-            character = Character(
-                id=character_id,
-                team=team.id,
-                refs=tuple(
+                consumed = _lifecycle.apply(ticket, Event.CONSUME, now, param=param, character_id=character_id)
+                # Classify records a classification for exactly these bytes (new bytes drop
+                # it), so it stands as the check; otherwise the bytes are checked here.
+                classification = ticket.classification
+                if classification is None:
+                    checked = (ticket.blob_key, ticket.etag)
+                    if checked not in verified:
+                        try:
+                            verified[checked] = self._inspect(ticket, param)
+                        except UploadChanged:
+                            # A racing consume may have won and moved the bytes: re-read
+                            # once, and answer as the ticket's new state calls for.
+                            if ticket.id in vanished:
+                                raise
+                            vanished.add(ticket.id)
+                            break
+                    classification = verified[checked]
+                updated.append(consumed)
+                refs.append(
                     CharacterRef(
                         upload_id=ticket.id,
                         filename=ticket.filename,
                         content_type=ticket.content_type,
                         size=ticket.size or 0,
-                        classification=ticket.classification,
+                        classification=classification,
                         staged_key=ticket.blob_key,
-                        blob_key=character_key(team.id, character_id, n),
+                        blob_key=character_key(team.id, character_id, index),
                         etag=ticket.etag,
                     )
-                    for n, ticket in enumerate(updated)
-                ),
-                created_at=now,
-            )
-            if self.store.consume(updated, character):
-                return self._promote(character)
+                )
+            else:
+                character = Character(id=character_id, team=team.id, refs=tuple(refs), created_at=now)
+                if self.store.consume(updated, character):
+                    return self._promote(character)
         raise Conflict("the uploads are being changed concurrently; retry", code="contention")
 
     def _promote(self, character: Character) -> Character:
@@ -391,7 +537,7 @@ class UploadTickets:
         self.store.delete_character(character)
 
     def sweep(self, *, limit: int = 1000) -> SweepReport:
-        """Finish unsettled characters, then evict up to ``limit`` expired tickets and their bytes.
+        """Finish unsettled characters, evict up to ``limit`` expired tickets and their bytes, purge old claims.
 
         An unconsumed expired ticket is first claimed (``evicting``, version-checked), so a
         consume racing the sweep either wins with its bytes intact or loses with 410;
@@ -435,7 +581,8 @@ class UploadTickets:
                 ticket = claimed
             blobs += self.blobs.delete(ticket.blob_key)
             tickets += self.store.delete([ticket])
-        return SweepReport(tickets=tickets, blobs=blobs, characters=characters, skipped=skipped)
+        claims = self.store.purge_idempotency_claims(now, limit)
+        return SweepReport(tickets=tickets, blobs=blobs, characters=characters, skipped=skipped, claims=claims)
 
     def _load(self, team_id: str, upload_id: str) -> UploadTicket:
         ticket = self.store.get(team_id, upload_id)
@@ -475,6 +622,12 @@ class UploadTickets:
         if self.store.replace([confirmed]):
             return confirmed
         return self._load(ticket.team, ticket.id)
+
+
+def _bucket(policy: RatePolicy, team: Team) -> str:
+    # The team as a {hash tag}: key-value stores can then keep a team's bucket next to
+    # its tickets (one Redis Cluster slot), so a mint stays one atomic script.
+    return f"{policy.name}:{{{team.id}}}"
 
 
 def staged_key(team: str, upload_id: str) -> str:

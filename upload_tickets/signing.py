@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from upload_tickets._errors import SignatureInvalid, UploadUrlExpired
+from upload_tickets._errors import ConfigurationError, SignatureInvalid, UploadUrlExpired
 from upload_tickets._models import SignedUpload, UploadTicket, VerifiedPut
 from upload_tickets._rules import CONTENT_TYPES
 
@@ -114,9 +114,9 @@ class _LocalUrlSigner:
     def __init__(self, base_url: str, kid: str | None) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment:
-            raise ValueError(f"base_url must be an absolute http(s) URL without query: {base_url!r}")
+            raise ConfigurationError(f"base_url must be an absolute http(s) URL without query: {base_url!r}")
         if kid is not None and not _KID_RE.match(kid):
-            raise ValueError(f"key id must match {_KID_RE.pattern}: {kid!r}")
+            raise ConfigurationError(f"key id must match {_KID_RE.pattern}: {kid!r}")
         self.base_url = base_url.rstrip("/")
         self._kid = kid
 
@@ -163,12 +163,19 @@ class HmacSigner(_LocalUrlSigner):
     def __init__(self, base_url: str, keys: Mapping[str, bytes], signing_kid: str) -> None:
         super().__init__(base_url, signing_kid)
         if signing_kid not in keys:
-            raise ValueError(f"signing key id {signing_kid!r} is not among the keys")
+            raise ConfigurationError(f"signing key id {signing_kid!r} is not among the keys")
         for kid, secret in keys.items():
             if not _KID_RE.match(kid):
-                raise ValueError(f"key id must match {_KID_RE.pattern}: {kid!r}")
+                raise ConfigurationError(f"key id must match {_KID_RE.pattern}: {kid!r}")
+            if not isinstance(secret, bytes | bytearray):
+                raise ConfigurationError(
+                    f"HMAC key {kid!r} must be bytes, got {type(secret).__name__}: "
+                    "use os.urandom(32) or bytes.fromhex(...) rather than a text password"
+                )
             if len(secret) < 32:
-                raise ValueError(f"HMAC key {kid!r} must be at least 32 bytes")
+                raise ConfigurationError(
+                    f"HMAC key {kid!r} must be at least 32 bytes (os.urandom(32)), not {len(secret)}"
+                )
         self._keys = {kid: _HmacSha256(secret) for kid, secret in keys.items()}
         self._signing_key = self._keys[signing_kid]
 
@@ -198,14 +205,14 @@ class Ed25519Signer(_LocalUrlSigner):
         public_keys: Mapping[str, Ed25519PublicKey] | None = None,
     ) -> None:
         if (private_key is None) != (kid is None):
-            raise ValueError("give private_key and kid together")
+            raise ConfigurationError("give private_key and kid together")
         super().__init__(base_url, kid)
         self._private_key = private_key
         self._public_keys = dict(public_keys or {})
         if private_key is not None and kid is not None:
             self._public_keys.setdefault(kid, private_key.public_key())
         if not self._public_keys:
-            raise ValueError("an Ed25519Signer needs a private key or public keys")
+            raise ConfigurationError("an Ed25519Signer needs a private key or public keys")
 
     def _sign(self, message: bytes) -> str:
         assert self._private_key is not None  # sign_put checked that a signing key exists

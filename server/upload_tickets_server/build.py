@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
-from datetime import UTC, datetime
 from pathlib import Path
 
 from upload_tickets import (
@@ -12,6 +12,7 @@ from upload_tickets import (
     FileBlobStore,
     HmacSigner,
     RatePolicy,
+    RateTable,
     SystemClock,
     TTLPolicy,
     UploadTickets,
@@ -23,14 +24,13 @@ from upload_tickets_server.keys import SqlTeamDirectory
 from upload_tickets_server.settings import Settings
 
 UPLOAD_PATH = "/uploads/"
-_S = 1_000_000
 
 
 def load_signing_keys(data_dir: Path) -> tuple[dict[str, bytes], str]:
     """HMAC keys from ``data_dir/signing.keys`` (``kid:hex`` per line, the first signs), made on first use."""
     path = data_dir / "signing.keys"
     if not path.exists():
-        kid = "k" + datetime.now(UTC).strftime("%Y%m%d")
+        kid = "k" + dt.datetime.now(dt.UTC).strftime("%Y%m%d")
         # Exclusive create with 0600: the secret is never readable by other users.
         with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
             out.write(f"{kid}:{secrets.token_hex(32)}\n")
@@ -78,12 +78,18 @@ def build(settings: Settings) -> tuple[HttpApi, SqlTeamDirectory]:
         blobs=blobs,
         clock=SystemClock(),
         ttl=TTLPolicy(
-            upload_url_ttl_us=settings.upload_url_ttl_s * _S,
-            ticket_ttl_us=settings.ticket_ttl_s * _S,
+            upload_url_ttl=dt.timedelta(seconds=settings.upload_url_ttl_s),
+            ticket_ttl=dt.timedelta(seconds=settings.ticket_ttl_s),
             max_upload_bytes=settings.max_upload_bytes,
         ),
-        rate=RatePolicy(
-            name="characters_post", limit=settings.rate_per_minute, period_us=60 * _S, burst=settings.burst
+        # The spec's table: the three POSTs share one bucket.
+        rates=RateTable.shared(
+            RatePolicy(
+                name="characters_post",
+                limit=settings.rate_per_minute,
+                period=dt.timedelta(minutes=1),
+                burst=settings.burst,
+            )
         ),
     )
     teams = SqlTeamDirectory(settings.effective_keys_url)

@@ -5,6 +5,8 @@
 - :func:`service_state_machine`: a Hypothesis state machine over the whole service.
 - :class:`ServiceOwnershipContract`: characters keep their bytes through sweeps; expired
   uploads lose theirs. :func:`sweep_consume_race`: a consume against a sweep, real clock.
+- :class:`ServiceRulesContract`: refused requests change and cost nothing; charges,
+  idempotent replays and team policies hold on every store.
 - :func:`consume_race`, :func:`bucket_hammer`: races between OS processes.
 """
 
@@ -18,6 +20,7 @@ from upload_tickets.testing.contracts import (
 )
 from upload_tickets.testing.ownership import RaceOutcome, ServiceOwnershipContract, sweep_consume_race
 from upload_tickets.testing.races import bucket_hammer, consume_race
+from upload_tickets.testing.rules import ServiceRulesContract
 from upload_tickets.testing.state_machine import service_state_machine
 
 __all__ = [
@@ -26,6 +29,7 @@ __all__ = [
     "RaceOutcome",
     "RateLimiterContract",
     "ServiceOwnershipContract",
+    "ServiceRulesContract",
     "SignerContract",
     "TicketStoreContract",
     "VerifyingSignerContract",

@@ -19,13 +19,14 @@ from urllib.parse import urlsplit
 import attrs
 import pytest
 
-from upload_tickets._errors import NotFound, PayloadTooLarge, SignatureInvalid, UploadUrlExpired
-from upload_tickets._models import BlobInfo, CharacterState, State, UploadTicket
+from upload_tickets._errors import NotFound, PayloadTooLarge, SignatureInvalid, UploadChanged, UploadUrlExpired
+from upload_tickets._models import BlobInfo, CharacterState, IdempotencyClaim, State, UploadTicket
 from upload_tickets._policy import RatePolicy
 from upload_tickets.protocols import BlobStore, RateLimiter, Signer, TicketStore, VerifyingSigner
 from upload_tickets.testing._fixtures import START_US, make_character, make_ticket
 
-_TEN_PER_SECOND = RatePolicy(name="contract", limit=10, period_us=1_000_000, burst=5)
+_HOUR_US = 3600 * 1_000_000
+_TEN_PER_SECOND = RatePolicy(name="contract", limit=10, period=1, burst=5)
 
 
 class TicketStoreContract:
@@ -206,6 +207,67 @@ class TicketStoreContract:
         assert store.get_character("team_a", character.id) is None
         assert store.unsettled_characters(10) == []
 
+    # Idempotency claims: put-if-absent per team, operation and key; expired ones yield.
+
+    @staticmethod
+    def _claim(
+        key: str = "k", *, operation: str = "consume", resource: str = "chr_1", expires_at: int = START_US + _HOUR_US
+    ) -> IdempotencyClaim:
+        # Expiries are far from START_US: a store that expires keys itself does so in real time.
+        return IdempotencyClaim(operation, key, f"hash-of-{resource}", resource, expires_at)
+
+    def test_first_claim_holds_and_later_ones_get_it_back(self, store: TicketStore) -> None:
+        first, second = self._claim(resource="chr_1"), self._claim(resource="chr_2")
+        assert store.claim_idempotency_key("team_a", first, START_US) == first
+        assert store.claim_idempotency_key("team_a", second, START_US) == first
+
+    def test_claims_are_per_team_and_per_operation(self, store: TicketStore) -> None:
+        first = self._claim()
+        assert store.claim_idempotency_key("team_a", first, START_US) == first
+        other_team = self._claim(resource="chr_2")
+        assert store.claim_idempotency_key("team_b", other_team, START_US) == other_team
+        classify = self._claim(operation="classify", resource="upl_1")
+        assert store.claim_idempotency_key("team_a", classify, START_US) == classify
+
+    def test_an_expired_claim_yields_to_a_new_one(self, store: TicketStore) -> None:
+        old = self._claim(expires_at=START_US + 10)
+        assert store.claim_idempotency_key("team_a", old, START_US) == old
+        new = self._claim(resource="chr_2")
+        assert store.claim_idempotency_key("team_a", new, START_US + 10) == new
+
+    def test_release_deletes_only_the_same_claim(self, store: TicketStore) -> None:
+        first = self._claim()
+        store.claim_idempotency_key("team_a", first, START_US)
+        assert store.release_idempotency_key("team_a", self._claim(resource="chr_2")) is False
+        assert store.release_idempotency_key("team_a", first) is True
+        assert store.release_idempotency_key("team_a", first) is False
+        second = self._claim(resource="chr_2")
+        assert store.claim_idempotency_key("team_a", second, START_US) == second
+
+    def test_purge_removes_only_expired_claims(self, store: TicketStore) -> None:
+        live, dead = self._claim("live"), self._claim("dead", expires_at=START_US + 10)
+        for claim in (live, dead):
+            store.claim_idempotency_key("team_a", claim, START_US)
+        purged = store.purge_idempotency_claims(START_US + 50, limit=10)
+        assert purged in (0, 1)  # 0: the store expires keys by itself
+        assert store.claim_idempotency_key("team_a", self._claim("live", resource="x"), START_US + 50) == live
+
+    def test_racing_claims_have_exactly_one_holder(self, store: TicketStore) -> None:
+        holders: list[IdempotencyClaim] = []
+
+        def contend(worker: int) -> None:
+            holders.append(
+                store.claim_idempotency_key("team_a", self._claim("race", resource=f"chr_{worker}"), START_US)
+            )
+
+        threads = [threading.Thread(target=contend, args=(n,)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(holders) == 8
+        assert len(set(holders)) == 1
+
 
 class RateLimiterContract:
     """Needs a fixture ``limiter``; override :meth:`wait` if the limiter's clock is fake."""
@@ -246,7 +308,7 @@ class RateLimiterContract:
         assert limiter.acquire("cost", _TEN_PER_SECOND, cost=1).allowed
 
     def test_concurrent_callers_never_exceed_the_burst(self, limiter: RateLimiter) -> None:
-        slow = RatePolicy(name="contract-slow", limit=1, period_us=3_600_000_000, burst=20)
+        slow = RatePolicy(name="contract-slow", limit=1, period=3600, burst=20)
         allowed: list[bool] = []
         barrier = threading.Barrier(8)
 
@@ -379,3 +441,15 @@ class BlobStoreContract:
             assert stream.read() == b"the bytes"
         with pytest.raises(NotFound):
             blobs.promote("staged/team_a/upl_contract.none", "characters/team_a/chr_contract/1", etag=None)
+
+    def test_open_with_an_etag_reads_only_those_bytes(self, blobs: BlobStore) -> None:
+        key = "staged/team_a/upl_contract.7"
+        blobs.put(key, [b"checked"], max_bytes=100, content_type="image/png")
+        etag = (blobs.head(key) or BlobInfo(0, None)).etag
+        with blobs.open(key, etag=etag) as stream:
+            assert stream.read() == b"checked"
+        if etag is None:
+            return  # a store without ETags: keys are never rewritten under a ticket
+        blobs.put(key, [b"replaced"], max_bytes=100, content_type="image/png")
+        with pytest.raises(UploadChanged):
+            blobs.open(key, etag=etag).close()

@@ -95,7 +95,7 @@ def _prepare(service: UploadTickets, operation: str, team: Team) -> tuple[list[s
     uploads = [upload(service, team) for _ in range(2)]
     if operation == "consume":
         return uploads, start
-    character = service.consume(team, uploads[:1])
+    character = service.consume(team, uploads[:1]).character
     if operation == "sweep":
         return uploads, start + _DAY_US + 1
     return [character.id], start

@@ -62,7 +62,7 @@ class ServiceOwnershipContract:
         lost = [upload(service, team) for _ in range(2)]
         never_uploaded = service.mint(team, _PNG).ticket
         staged = [service.get(team, upload_id).blob_key for upload_id in lost]
-        character = service.consume(team, kept)
+        character = service.consume(team, kept).character
         assert character.state is CharacterState.READY
         clock.advance(25 * _HOUR_US)
         while service.sweep().tickets:
@@ -95,7 +95,7 @@ class ServiceOwnershipContract:
         service, team = service_factory(clock), _team()
         upload_id = upload(service, team)
         clock.advance(24 * _HOUR_US - 1)
-        character = service.consume(team, [upload_id])
+        character = service.consume(team, [upload_id]).character
         clock.advance(1)
         report = service.sweep()
         assert (report.tickets, report.blobs) == (1, 0)
@@ -104,7 +104,7 @@ class ServiceOwnershipContract:
     def test_characters_can_be_read_listed_and_deleted(self, service_factory: ServiceFactory) -> None:
         clock = ManualClock(START_US)
         service, team, other = service_factory(clock), _team(), _team()
-        made = [service.consume(team, [upload(service, team)]) for _ in range(3)]
+        made = [service.consume(team, [upload(service, team)]).character for _ in range(3)]
         page = service.list_characters(team, limit=2)
         assert [c.id for c in page.characters] == [c.id for c in made[:2]]
         assert page.next_cursor is not None
@@ -167,7 +167,7 @@ def sweep_consume_race(service_factory: ServiceFactory, *, rounds: int, ttl_us: 
         ) -> None:
             time.sleep(delay)
             try:
-                outcome.append(service.consume(team, [upload_id]))
+                outcome.append(service.consume(team, [upload_id]).character)
             except UploadTicketsError as error:
                 outcome.append(error)
 

@@ -65,7 +65,7 @@ def _consumer(
     while (ids := jobs.get()) is not None:
         barrier.wait()
         try:
-            results.put(service.consume(Team("racers"), ids).id)
+            results.put(service.consume(Team("racers"), ids).character.id)
         except AlreadyConsumed:
             results.put("lost")
         except Exception as error:

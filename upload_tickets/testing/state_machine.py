@@ -24,6 +24,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from upload_tickets import _errors as errors
 from upload_tickets._models import CharacterState, MintRequest, State, Team
+from upload_tickets._policy import Operation
 from upload_tickets._ratelimit import gcra
 from upload_tickets.clock import ManualClock
 from upload_tickets.service import UploadTickets
@@ -93,18 +94,13 @@ def service_state_machine(
             team = self.teams[team_index]
             content_type = _KINDS[extension]
             request = MintRequest(filename=f"ref.{extension}", extension=extension, content_type=content_type)
-            expected_allowed: bool | None = None
-            if exact_rate_limit:
-                new_tat, decision = gcra(self.tats.get(team.id), self._now(), self.service.rate)
-                expected_allowed = decision.allowed
-                if new_tat is not None:
-                    self.tats[team.id] = new_tat
+            refused = self._charge(team, Operation.MINT)
             try:
                 result = self.service.mint(team, request)
             except errors.RateLimited:
-                assert expected_allowed in (False, None)
+                assert refused in (True, None)
                 return
-            assert expected_allowed in (True, None)
+            assert refused in (False, None)
             ticket = result.ticket
             assert ticket.state is State.MINTED
             assert ticket.team == team.id
@@ -175,6 +171,18 @@ def service_state_machine(
                 ),
             )
 
+        def _charge(self, team: Team, operation: Operation) -> bool | None:
+            """Charge the model's bucket as the service will: refused or not, ``None`` if unpredictable."""
+            policy = self.service.rates.policy(operation)
+            if policy is None:
+                return False
+            if not exact_rate_limit:
+                return None
+            new_tat, decision = gcra(self.tats.get(policy.name + team.id), self._now(), policy)
+            if new_tat is not None:
+                self.tats[policy.name + team.id] = new_tat
+            return not decision.allowed
+
         def _lifecycle_error(self, ticket: _Ticket) -> type[errors.UploadTicketsError] | None:
             if self._now() >= ticket.expires_at:
                 return errors.TicketExpired
@@ -192,15 +200,20 @@ def service_state_machine(
         @rule(index=st.integers(0, 10_000), as_other_team=st.sampled_from([False, False, False, True]))
         def classify(self, index: int, as_other_team: bool) -> None:
             ticket = self._pick(index)
+            team = self._team_of(ticket, as_other_team)
+            refused = self._charge(team, Operation.CLASSIFY)
             expected: type[errors.UploadTicketsError] | None
-            if as_other_team or ticket.id in self.swept:
+            if refused:
+                expected = errors.RateLimited
+            elif as_other_team or ticket.id in self.swept:
                 expected = errors.NotFound
             else:
                 expected = self._lifecycle_error(ticket)
                 if expected is None and not ticket.payload_is_valid():
                     expected = errors.UnprocessableImage
-            team = self._team_of(ticket, as_other_team)
-            result = self._expect("classify", expected, lambda: self.service.classify(team, ticket.id))
+            result = self._expect(
+                "classify", expected, lambda: self.service.classify(team, ticket.id).ticket, refused is None
+            )
             if expected is None:
                 assert result is not None
                 assert result.classification is not None
@@ -221,17 +234,28 @@ def service_state_machine(
                 chosen.append(chosen[0])
             team = self._team_of(chosen[0], as_other_team)
             expected: type[errors.UploadTicketsError] | None = None
+            refused: bool | None = False
             if len(chosen) > 6 or len({t.id for t in chosen}) != len(chosen):
-                expected = errors.InvalidRequest
+                expected = errors.InvalidRequest  # refused before any I/O: no token spent
+            elif refused := self._charge(team, Operation.CONSUME):
+                expected = errors.RateLimited
             else:
                 for ticket in chosen:
                     if ticket.team != team.id or ticket.id in self.swept:
                         expected = errors.NotFound
                     else:
                         expected = self._lifecycle_error(ticket)
+                    if expected is None and not ticket.classified and not ticket.payload_is_valid():
+                        # Consume checks bytes classify never saw.
+                        expected = errors.UnprocessableImage
                     if expected is not None:
                         break
-            character = self._expect("consume", expected, lambda: self.service.consume(team, [t.id for t in chosen]))
+            character = self._expect(
+                "consume",
+                expected,
+                lambda: self.service.consume(team, [t.id for t in chosen]).character,
+                refused is None,
+            )
             if expected is None:
                 assert character is not None
                 assert character.upload_ids == tuple(t.id for t in chosen)
@@ -270,13 +294,19 @@ def service_state_machine(
             self.swept.update(t.id for t in due)
 
         def _expect(
-            self, action: str, expected: type[errors.UploadTicketsError] | None, call: Callable[[], _T]
+            self,
+            action: str,
+            expected: type[errors.UploadTicketsError] | None,
+            call: Callable[[], _T],
+            may_be_rate_limited: bool = False,
         ) -> _T | None:
             # Hypothesis statistics then show which outcomes the run reached.
             event(f"{action}: {expected.__name__ if expected else 'ok'}")
             try:
                 result = call()
             except errors.UploadTicketsError as error:
+                if may_be_rate_limited and type(error) is errors.RateLimited:
+                    return None
                 assert expected is not None and type(error) is expected, f"expected {expected}, got {error!r}"
                 assert error.code
                 assert 400 <= error.http_status < 500
