@@ -97,6 +97,36 @@ def test_idempotent_replay_over_http(api: HttpApi) -> None:
     assert changed.status == 409
 
 
+def test_consume_and_classify_take_idempotency_keys_over_http(api: HttpApi) -> None:
+    minted = mint(api)
+    assert put(api, minted["upload_url"], image_bytes("image/png")).status == 200
+    upload = {"upload_id": minted["upload_id"]}
+    classified = post(api, "/v1/characters/uploads/classify", upload, idempotency_key="c-1")
+    replayed = post(api, "/v1/characters/uploads/classify", upload, idempotency_key="c-1")
+    assert (classified.status, replayed.status) == (200, 200)
+    assert replayed.json() == classified.json()
+    assert replayed.header("Idempotent-Replayed") == "true"
+    assert replayed.header("RateLimit") is None  # a replay costs no token
+    body = {"upload_ids": [minted["upload_id"]]}
+    created = post(api, "/v1/characters", body, idempotency_key="k-1")
+    again = post(api, "/v1/characters", body, idempotency_key="k-1")
+    assert (created.status, again.status) == (201, 200)
+    assert again.json() == created.json()
+    assert again.header("Idempotent-Replayed") == "true"
+    other = post(api, "/v1/characters", {"upload_ids": [mint(api)["upload_id"]]}, idempotency_key="k-1")
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+    taken = post(api, "/v1/characters", body)
+    assert taken.status == 409
+    assert created.json()["id"] in taken.json()["error"]["message"]
+
+
+def test_json_bodies_must_be_utf8(api: HttpApi) -> None:
+    body = '{"filename": "a.png", "extension": "png", "content_type": "image/png"}'
+    for encoding in ("utf-16", "utf-32"):
+        refused = api.handle("POST", "/v1/characters/uploads/init", "", {"x-api-key": API_KEY_A}, body.encode(encoding))
+        assert (refused.status, refused.json()["error"]["code"]) == (400, "invalid_json")
+
+
 def test_json_bodies_are_capped(api: HttpApi) -> None:
     huge = api.handle(
         "POST", "/v1/characters/uploads/init", "", {"x-api-key": API_KEY_A}, b'{"filename": "' + b"a" * 70_000 + b'"}'

@@ -146,10 +146,9 @@ class UploadTickets:
         version = _rules.resolve_api_version(api_version, team, self.known_versions)
         self._check_team_allows(team, request)
         request_hash = None
-        if _rules.parse_idempotency_key(idempotency_key) is not None:
-            assert idempotency_key is not None
+        if (key := _rules.parse_idempotency_key(idempotency_key)) is not None:
             request_hash = _request_hash(request.filename, request.extension, request.content_type, version)
-            existing = self.store.find_by_idempotency_key(team.id, idempotency_key)
+            existing = self.store.find_by_idempotency_key(team.id, key)
             if existing is not None:
                 return self._replay(existing, request_hash)
         ticket = self._new_ticket(team, request, version, idempotency_key, request_hash)
@@ -264,7 +263,7 @@ class UploadTickets:
     def _claim(
         self, team: Team, operation: Operation, key: str, request_hash: str, resource_id: str
     ) -> IdempotencyClaim:
-        """Claim ``key`` for this request, or get the claim an earlier request made (``IdempotencyConflict`` if it differs)."""
+        """Claim ``key`` for this request, or get an earlier request's claim (``IdempotencyConflict`` if it differs)."""
         now = self.clock.now_us()
         claim = IdempotencyClaim(operation.value, key, request_hash, resource_id, now + self.ttl.ticket_ttl_us)
         held = self.store.claim_idempotency_key(team.id, claim, now)
@@ -357,12 +356,11 @@ class UploadTickets:
         """
         _rules.parse_upload_id(upload_id)
         claim = None
-        if _rules.parse_idempotency_key(idempotency_key) is not None:
-            assert idempotency_key is not None
+        if (key := _rules.parse_idempotency_key(idempotency_key)) is not None:
             # The attempt suffix tells this request's claim from an earlier one on the same upload.
             attempt = f"{upload_id}/{secrets.token_hex(8)}"
             request_hash = _request_hash("classify", upload_id)
-            claim = self._claim(team, Operation.CLASSIFY, idempotency_key, request_hash, attempt)
+            claim = self._claim(team, Operation.CLASSIFY, key, request_hash, attempt)
             if claim.resource_id != attempt:
                 ticket = self.get(team, upload_id)
                 if ticket.classification is not None:
@@ -409,9 +407,8 @@ class UploadTickets:
         ids = _rules.parse_upload_ids(upload_ids)
         character_id = f"chr_{ULID.from_timestamp(self.clock.now_us() // 1000)}"
         claim = None
-        if _rules.parse_idempotency_key(idempotency_key) is not None:
-            assert idempotency_key is not None
-            claim = self._claim(team, Operation.CONSUME, idempotency_key, _request_hash("consume", *ids), character_id)
+        if (key := _rules.parse_idempotency_key(idempotency_key)) is not None:
+            claim = self._claim(team, Operation.CONSUME, key, _request_hash("consume", *ids), character_id)
             if claim.resource_id != character_id:
                 # A retry: finish (or report) the character the first attempt committed to.
                 made = self.store.get_character(team.id, claim.resource_id)

@@ -61,6 +61,15 @@ _COMMON_POST = {
 }
 
 
+_IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "required": False,
+    "description": "The same key and body answer as the first request did, uncharged; another body is a 409",
+    "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
+}
+
+
 def openapi_document(api: HttpApi) -> dict[str, Any]:
     """Describe every endpoint ``api`` serves."""
     service = api.service
@@ -87,12 +96,7 @@ def openapi_document(api: HttpApi) -> dict[str, Any]:
                     "summary": "Mint a signed PUT URL for one reference image",
                     "parameters": [
                         version_param,
-                        {
-                            "name": "Idempotency-Key",
-                            "in": "header",
-                            "required": False,
-                            "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
-                        },
+                        _IDEMPOTENCY_KEY,
                     ],
                     "requestBody": _json_body("MintRequest"),
                     "responses": {
@@ -138,11 +142,16 @@ def openapi_document(api: HttpApi) -> dict[str, Any]:
                 "post": {
                     "operationId": "classifyUpload",
                     "summary": "Check the bytes are the declared image type; read dimensions and pose",
+                    "parameters": [_IDEMPOTENCY_KEY],
                     "requestBody": _json_body("ClassifyRequest"),
                     "responses": {
-                        "200": _ok("Classified", "Classification", {**_RATE_HEADERS}),
+                        "200": _ok(
+                            "Classified (or a replay: Idempotent-Replayed: true)", "Classification", {**_RATE_HEADERS}
+                        ),
                         "404": _error("Unknown upload, or another team's"),
-                        "409": _error("Nothing uploaded yet, or already consumed"),
+                        "409": _error(
+                            "Nothing uploaded yet, already consumed, or Idempotency-Key reused with another body"
+                        ),
                         "410": _error("The ticket expired"),
                         "415": _error("Bytes stored straight to object storage with another type"),
                         "422": _error("The bytes are not a readable image of the declared type"),
@@ -172,7 +181,7 @@ def openapi_document(api: HttpApi) -> dict[str, Any]:
                 "post": {
                     "operationId": "createCharacter",
                     "summary": "Consume 1-6 uploads atomically into a new character",
-                    "parameters": [version_param],
+                    "parameters": [version_param, _IDEMPOTENCY_KEY],
                     "requestBody": _json_body("CreateCharacterRequest"),
                     "responses": {
                         "201": {
@@ -184,10 +193,15 @@ def openapi_document(api: HttpApi) -> dict[str, Any]:
                                 },
                             },
                         },
+                        "200": _ok("Replay of an earlier consume with the same Idempotency-Key", "Character"),
                         "404": _error("Unknown upload, or another team's"),
-                        "409": _error("An upload is not uploaded yet, already consumed, or changed since checked"),
+                        "409": _error(
+                            "An upload is not uploaded yet, already consumed (the message names the character),"
+                            " changed since checked, or Idempotency-Key reused with another body"
+                        ),
                         "410": _error("An upload expired"),
                         "415": _error("Bytes stored straight to object storage with another type"),
+                        "422": _error("An upload's bytes are not a complete image of its declared type"),
                         **_COMMON_POST,
                     },
                 },
