@@ -338,9 +338,10 @@ class HttpApi:
 
     def init_upload(self, team: Team, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``POST /v1/characters/uploads/init``."""
-        version = _rules.resolve_api_version(headers.get("x-api-version"), team, self.service.known_versions)
         request = _bodies.parse_mint_request(_decode(body))
-        result = self.service.mint(team, request, api_version=version, idempotency_key=headers.get("idempotency-key"))
+        result = self.service.mint(
+            team, request, api_version=headers.get("x-api-version"), idempotency_key=headers.get("idempotency-key")
+        )
         extra: list[tuple[str, str]] = [("X-Api-Version", result.ticket.api_version)]
         extra.extend(self._rate_headers(Operation.MINT, result.rate))
         if result.replayed:
