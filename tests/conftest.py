@@ -17,6 +17,9 @@ from upload_tickets import HmacSigner, ManualClock, MemoryTeamDirectory, UploadT
 from upload_tickets.http import HttpApi
 from upload_tickets.testing import START_US
 
+# The kit's fixtures, enabled as an embedder enables them (the plugin is opt-in).
+pytest_plugins = ["upload_tickets.testing.plugin"]
+
 settings.register_profile("default", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("default")
 

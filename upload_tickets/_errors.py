@@ -40,11 +40,20 @@ class InvalidRequest(UploadTicketsError):
 
 
 class Unauthenticated(UploadTicketsError):
-    """The API key is missing, malformed or unknown (401)."""
+    """The caller could not be identified: e.g. the API key is missing, malformed or unknown (401).
+
+    ``challenge`` is the ``WWW-Authenticate`` value the 401 carries (e.g. ``Bearer``).
+    """
 
     http_status = 401
     type = "authentication_error"
     default_code = "invalid_api_key"
+
+    def __init__(
+        self, message: str, *, code: str | None = None, param: str | None = None, challenge: str | None = None
+    ):
+        super().__init__(message, code=code, param=param)
+        self.challenge = challenge
 
 
 class SignatureInvalid(UploadTicketsError):

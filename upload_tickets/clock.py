@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 
@@ -25,8 +26,10 @@ class ManualClock:
         """The current manual time."""
         return self._now
 
-    def advance(self, delta_us: int) -> int:
-        """Move time forward (never backward) and return the new time."""
+    def advance(self, delta_us: int | dt.timedelta) -> int:
+        """Move time forward (never backward) by microseconds or a ``timedelta``; return the new time."""
+        if isinstance(delta_us, dt.timedelta):
+            delta_us = delta_us // dt.timedelta(microseconds=1)
         if delta_us < 0:
             raise ValueError("a clock does not run backward")
         with self._lock:

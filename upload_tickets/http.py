@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import attrs
 
-from upload_tickets import _bodies, _rules
+from upload_tickets import _bodies
 from upload_tickets._errors import (
     InvalidRequest,
     MethodNotAllowed,
@@ -30,7 +30,8 @@ from upload_tickets._errors import (
 from upload_tickets._io import read_capped
 from upload_tickets._models import Character, RateDecision, Team, UploadAdmission, UploadTicket
 from upload_tickets._policy import Operation, RatePolicy
-from upload_tickets.protocols import TeamDirectory, VerifyingSigner
+from upload_tickets.auth import ApiKeyResolver, RequestContext
+from upload_tickets.protocols import TeamDirectory, TeamResolver, VerifyingSigner
 from upload_tickets.service import UploadTickets
 
 MAX_JSON_BODY = 64 * 1024
@@ -91,8 +92,8 @@ def error_response(error: UploadTicketsError) -> HttpResponse:
         headers = rate_limit_headers(error.policy, error.decision)
     elif isinstance(error, MethodNotAllowed):
         headers = (("Allow", ", ".join(error.allow)),)
-    elif isinstance(error, Unauthenticated):
-        headers = (("WWW-Authenticate", 'ApiKey header="X-Api-Key"'),)
+    elif isinstance(error, Unauthenticated) and error.challenge:
+        headers = (("WWW-Authenticate", error.challenge),)
     payload = {"error": {"type": error.type, "code": error.code, "message": error.message, "param": error.param}}
     return _json_response(error.http_status, payload, headers)
 
@@ -236,9 +237,12 @@ class HttpApi:
     request costs no token.
     """
 
-    def __init__(self, service: UploadTickets, teams: TeamDirectory, *, upload_path: str = "/uploads/") -> None:
+    def __init__(
+        self, service: UploadTickets, teams: TeamResolver | TeamDirectory, *, upload_path: str = "/uploads/"
+    ) -> None:
         self.service = service
-        self.teams = teams
+        #: Who is calling: any :class:`TeamResolver`; a bare directory of API keys is the spec's ``X-Api-Key``.
+        self.resolver: TeamResolver = teams if isinstance(teams, TeamResolver) else ApiKeyResolver(teams)
         self.upload_path = upload_path
         self.routes: tuple[Route, ...] = API_ROUTES
         if isinstance(service.signer, VerifyingSigner):
@@ -254,37 +258,55 @@ class HttpApi:
             "classify": self.classify,
             "create_character": self.create_character,
         }
-        self._bodyless_handlers: dict[str, Callable[[Mapping[str, str], str, str], HttpResponse]] = {
-            "get_upload": lambda headers, upload_id, _: self.get_upload(headers, upload_id),
-            "list_characters": lambda headers, _, query: self.list_characters(headers, query),
-            "get_character": lambda headers, character_id, _: self.get_character(headers, character_id),
-            "delete_character": lambda headers, character_id, _: self.delete_character(headers, character_id),
+        self._bodyless_handlers: dict[str, Callable[[Team, str, str], HttpResponse]] = {
+            "get_upload": lambda team, upload_id, _: self.get_upload(team, upload_id),
+            "list_characters": lambda team, _, query: self.list_characters(team, query),
+            "get_character": lambda team, character_id, _: self.get_character(team, character_id),
+            "delete_character": lambda team, character_id, _: self.delete_character(team, character_id),
         }
 
     def handle(
-        self, method: str, path: str, query: str, headers: Mapping[str, str], body: bytes | Iterable[bytes]
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        body: bytes | Iterable[bytes],
+        transport: Mapping[str, object] | None = None,
     ) -> HttpResponse:
         """Route one request whose body is at hand; ``headers`` keys must be lower-case."""
-        outcome = self.begin(method, path, query, headers)
+        outcome = self.begin(method, path, query, headers, transport)
         if isinstance(outcome, HttpResponse):
             return outcome
         return outcome.finish(body)
 
-    def begin(self, method: str, path: str, query: str, headers: Mapping[str, str]) -> HttpResponse | PendingRequest:
-        """Judge a request by its line and headers: an answer, or a request waiting for its body."""
+    def begin(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: Mapping[str, str],
+        transport: Mapping[str, object] | None = None,
+    ) -> HttpResponse | PendingRequest:
+        """Judge a request by its line and headers: an answer, or a request waiting for its body.
+
+        ``transport`` is what the server knows beyond the headers (e.g. the ASGI ``tls``
+        extension), handed to the team resolver.
+        """
         try:
             route, variable = self.match(method, path)
             declared = _declared_length(headers)
             if route.body == "none":
                 if declared != 0 and ("transfer-encoding" in headers or declared is not None):
                     raise InvalidRequest("this route takes no request body", code="body_not_allowed")
-                return self._bodyless_handlers[route.name](headers, variable, query)
+                team = self.authenticate(RequestContext(method, path, headers, transport or {}))
+                return self._bodyless_handlers[route.name](team, variable, query)
             if route.body == "upload":
                 admission = self.service.admit_upload(
                     variable, query, content_type=headers.get("content-type"), content_length=declared
                 )
                 return PendingRequest(route, admission.max_bytes, self._guarded(self._finish_upload, admission))
-            team = self.authenticate(headers)
+            team = self.authenticate(RequestContext(method, path, headers, transport or {}))
             if declared is not None and declared > MAX_JSON_BODY:
                 raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BODY} bytes", param="Content-Length")
             handler = self._json_handlers[route.name]
@@ -329,12 +351,9 @@ class HttpApi:
         allow = tuple(sorted({route.method for route in candidates}))
         raise MethodNotAllowed(f"{path} takes {', '.join(allow)}, not {method}", allow=allow)
 
-    def authenticate(self, headers: Mapping[str, str]) -> Team:
-        """The team behind ``X-Api-Key``, or ``Unauthenticated``."""
-        team = self.teams.team_for_key(_rules.parse_api_key(headers.get("x-api-key")))
-        if team is None:
-            raise Unauthenticated("unknown API key", code="invalid_api_key", param="X-Api-Key")
-        return team
+    def authenticate(self, request: RequestContext) -> Team:
+        """The calling team, as the resolver names it, or ``Unauthenticated``."""
+        return self.resolver.resolve(request)
 
     def init_upload(self, team: Team, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``POST /v1/characters/uploads/init``."""
@@ -383,29 +402,25 @@ class HttpApi:
         headers_out = self._rate_headers(Operation.CONSUME, result.rate) + _replayed(result.replayed)
         return _json_response(200 if result.replayed else 201, character_view(result.character), headers_out)
 
-    def get_character(self, headers: Mapping[str, str], character_id: str) -> HttpResponse:
+    def get_character(self, team: Team, character_id: str) -> HttpResponse:
         """``GET /v1/characters/{id}``."""
-        team = self.authenticate(headers)
         return _json_response(200, character_view(self.service.get_character(team, character_id)))
 
-    def list_characters(self, headers: Mapping[str, str], query: str) -> HttpResponse:
+    def list_characters(self, team: Team, query: str) -> HttpResponse:
         """``GET /v1/characters?cursor=&limit=``: the team's characters, oldest first."""
-        team = self.authenticate(headers)
         cursor, limit = _page_query(query)
         page = self.service.list_characters(team, cursor=cursor, limit=limit)
         payload = {"data": [character_view(c) for c in page.characters], "next_cursor": page.next_cursor}
         return _json_response(200, payload)
 
-    def delete_character(self, headers: Mapping[str, str], character_id: str) -> HttpResponse:
+    def delete_character(self, team: Team, character_id: str) -> HttpResponse:
         """``DELETE /v1/characters/{id}``: the character and its bytes."""
-        team = self.authenticate(headers)
         self.service.delete_character(team, character_id)
         return HttpResponse(status=204, headers=(), body=b"")
 
-    def get_upload(self, headers: Mapping[str, str], upload_id: str) -> HttpResponse:
+    def get_upload(self, team: Team, upload_id: str) -> HttpResponse:
         """``GET /v1/characters/uploads/{upload_id}``."""
-        team = self.authenticate(headers)
-        ticket = self.service.get(team, _rules.parse_upload_id(upload_id))
+        ticket = self.service.get(team, upload_id)
         return _json_response(200, ticket_view(ticket, self.service.clock.now_us()))
 
 

@@ -7,7 +7,7 @@ exported contract suite (:mod:`upload_tickets.testing`) checks that they behave.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import BinaryIO, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, BinaryIO, Protocol, runtime_checkable
 
 from upload_tickets._models import (
     BlobInfo,
@@ -21,6 +21,9 @@ from upload_tickets._models import (
     VerifiedPut,
 )
 from upload_tickets._policy import RatePolicy
+
+if TYPE_CHECKING:
+    from upload_tickets.auth import RequestContext
 
 
 class Clock(Protocol):
@@ -252,6 +255,16 @@ class Classifier(Protocol):
         ...
 
 
+@runtime_checkable
+class TeamResolver(Protocol):
+    """Names the team making a request, from its head (see :mod:`upload_tickets.auth`)."""
+
+    def resolve(self, request: RequestContext) -> Team:
+        """The calling team, or raise ``Unauthenticated`` (with a ``code`` and ideally a ``challenge``)."""
+        ...
+
+
+@runtime_checkable
 class TeamDirectory(Protocol):
     """Resolves API keys to teams."""
 
@@ -271,6 +284,7 @@ __all__ = [
     "RateLimiter",
     "Signer",
     "TeamDirectory",
+    "TeamResolver",
     "TicketStore",
     "VerifyingSigner",
 ]

@@ -37,6 +37,15 @@ T = TypeVar("T")
 SPOOL_BYTES = 1024 * 1024
 
 
+def _transport(scope: Scope) -> dict[str, object]:
+    """What a team resolver may need beyond headers: the peer, and the TLS extension for mTLS."""
+    transport: dict[str, object] = {"client": scope.get("client"), "scheme": scope.get("scheme", "http")}
+    tls = scope.get("extensions", {}).get("tls")
+    if tls is not None:
+        transport["tls"] = tls
+    return transport
+
+
 def _relative_path(scope: Scope) -> str:
     # Mounted under a prefix, the app sees its own routes without it.
     path: str = scope["path"]
@@ -91,7 +100,7 @@ class UploadTicketsApp:
             return
         query = scope["query_string"].decode("latin-1")
         # A PUT's admission reads the ticket; on a networked store that is blocking I/O.
-        outcome = await self._call(self.api.begin, method, path, query, headers)
+        outcome = await self._call(self.api.begin, method, path, query, headers, _transport(scope))
         if isinstance(outcome, HttpResponse):
             await self._send(send, outcome, headers)
             return
