@@ -387,6 +387,8 @@ class UploadTickets:
                 return self.classifier.classify(stream, ticket.content_type)
         except UnprocessableImage as refused:
             raise UnprocessableImage(f"{ticket.id}: {refused.message}", code=refused.code, param=param) from refused
+        except UploadChanged as changed:
+            raise UploadChanged(f"{ticket.id}: {changed.message}", param=param) from changed
         except NotFound:
             raise UploadChanged(f"the bytes of {ticket.id} are gone from storage; upload again", param=param) from None
 

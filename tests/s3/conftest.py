@@ -1,8 +1,8 @@
 """Real S3-compatible servers on free loopback ports, stopped by PID when the session ends.
 
 - ``s3rver``: @20minutes/s3rver 4.0.4, which verifies SigV4 (presigned URLs included) but
-  ignores ``x-amz-copy-source-if-match``.
-- ``localstack``: LocalStack 4.6.0's S3, which honours it (and, configured so here,
+  ignores ``x-amz-copy-source-if-match`` and ``If-Match`` on GET.
+- ``localstack``: LocalStack 4.6.0's S3, which honours both (and, configured so here,
   verifies SigV4 too). It runs from its own virtualenv, installed on first use.
 """
 

@@ -1,17 +1,21 @@
-"""``promote`` copies only the bytes that were checked: S3 itself enforces it with ``x-amz-copy-source-if-match``.
+"""Only the bytes that were checked are copied or read: ``x-amz-copy-source-if-match`` and ``If-Match``.
 
-s3rver ignores that header (it copies whatever is there), so the precondition is proven
-on LocalStack's S3, which honours it as AWS does; the blob-store contract runs there too.
+s3rver ignores both headers (it copies and serves whatever is there), so the
+preconditions are proven on LocalStack's S3, which honours them as AWS does; the
+blob-store contract runs there too. On s3rver, ``open`` still refuses replaced bytes by
+the ETag its GET answers with.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 import botocore.exceptions
 import pytest
 
 from tests.s3.support import PNG, S3Server, direct_service, put, read
 from tests.support import TEAM_A
-from upload_tickets import ManualClock, SystemClock, UploadChanged
+from upload_tickets import ManualClock, NotFound, SystemClock, UploadChanged
 from upload_tickets.testing import BlobStoreContract, image_bytes
 from upload_tickets_s3 import S3BlobStore
 
@@ -49,6 +53,55 @@ def test_which_servers_honour_copy_source_if_match(request: pytest.FixtureReques
         # s3rver copies the replaced bytes regardless: it cannot prove the precondition.
         copy()
         assert read(s3.blobs(), OWNED) == b"replaced bytes"
+
+
+@pytest.mark.parametrize(("server", "honoured"), [("s3rver", False), ("localstack", True)])
+def test_which_servers_honour_if_match_on_get(request: pytest.FixtureRequest, server: str, honoured: bool) -> None:
+    s3: S3Server = request.getfixturevalue(server).isolated()
+    stale = _checked_then_replaced(s3.blobs())
+
+    def get() -> dict[str, Any]:
+        answer: dict[str, Any] = s3.client().get_object(
+            Bucket=s3.location.bucket, Key=s3.location.object_key(STAGED), IfMatch=stale
+        )
+        return answer
+
+    if honoured:
+        with pytest.raises(botocore.exceptions.ClientError) as refused:
+            get()
+        assert refused.value.response["Error"]["Code"] == "PreconditionFailed"
+        assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 412
+    else:
+        # s3rver serves the replaced bytes regardless, under their own (new) ETag.
+        answer = get()
+        assert answer["Body"].read() == b"replaced bytes"
+        assert answer["ETag"] != stale
+
+
+@pytest.mark.parametrize(("server", "get_status"), [("s3rver", 200), ("localstack", 412)])
+def test_open_refuses_bytes_replaced_since_they_were_checked(
+    request: pytest.FixtureRequest, server: str, get_status: int
+) -> None:
+    blobs = request.getfixturevalue(server).isolated().blobs()
+    stale = _checked_then_replaced(blobs)
+    statuses: list[int] = []
+
+    def record(http_response: Any, **_: Any) -> None:
+        statuses.append(http_response.status_code)
+
+    blobs.client.meta.events.register("after-call.s3.GetObject", record)
+    with pytest.raises(UploadChanged) as refused:
+        blobs.open(STAGED, etag=stale)
+    assert (refused.value.http_status, refused.value.code) == (409, "upload_changed")
+    # LocalStack refuses the GET itself (412); s3rver's 200 is refused by the ETag it carries.
+    assert statuses == [get_status]
+
+    current = blobs.head(STAGED)
+    assert current is not None
+    with blobs.open(STAGED, etag=current.etag) as stream:
+        assert stream.read() == b"replaced bytes"
+    with pytest.raises(NotFound):
+        blobs.open("staged/team_a/upl_never_put", etag=stale)
 
 
 def test_promote_refuses_bytes_replaced_since_they_were_checked(localstack: S3Server) -> None:

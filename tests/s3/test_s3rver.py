@@ -8,8 +8,9 @@ import io
 import os
 from urllib.parse import parse_qsl, urlsplit
 
+import attrs
 import pytest
-from botocore.credentials import RefreshableCredentials
+from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.validate import ParamValidator
 from PIL import Image
 
@@ -24,12 +25,13 @@ from upload_tickets import (
     SystemClock,
     UnprocessableImage,
 )
-from upload_tickets.testing import BlobStoreContract, SignerContract, image_bytes, make_ticket
+from upload_tickets.testing import START_US, BlobStoreContract, SignerContract, image_bytes, make_ticket
 from upload_tickets_s3 import (
     CredentialsExpireTooSoon,
     S3BlobStore,
     S3Location,
     S3Signer,
+    UploadUrlTooShort,
     apply_lifecycle_rule,
     lifecycle_rule,
     s3_client,
@@ -41,11 +43,11 @@ def test_full_flow_with_real_puts(s3rver: S3Server) -> None:
     minted = service.mint(TEAM_A, PNG)
     assert minted.upload.headers == {"Content-Type": "image/png"}
     assert put(minted.upload.url, image_bytes("image/png")).status_code == 200
-    classified = service.classify(TEAM_A, minted.ticket.id)
+    classified = service.classify(TEAM_A, minted.ticket.id).ticket
     assert classified.state is State.CLASSIFIED
     assert classified.classification is not None
     assert classified.classification.width == 8
-    character = service.consume(TEAM_A, [minted.ticket.id])
+    character = service.consume(TEAM_A, [minted.ticket.id]).character
     assert character.refs[0].size == len(image_bytes("image/png"))
     assert character.refs[0].etag == classified.etag is not None
 
@@ -133,6 +135,23 @@ def test_credentials_expiring_before_the_url_refuse_the_mint(s3rver: S3Server) -
             assert "X-Amz-Security-Token=t" in signer.sign_put(ticket).url
 
 
+def test_a_url_that_would_carry_x_amz_expires_0_is_refused() -> None:
+    signer = S3Signer(S3Location(bucket="uploads", addressing="path"), credentials=Credentials("key", "secret"))
+    minted = make_ticket(now_us=START_US + 100_000)  # 0.1 s into a whole second
+
+    def lasting(lifetime_us: int) -> str:
+        return signer.sign_put(attrs.evolve(minted, url_expires_at=minted.created_at + lifetime_us)).url
+
+    # URLs carry whole seconds from the second they were signed in: these would end in it.
+    for lifetime_us in (-1, 0, 1, 899_999):
+        with pytest.raises(UploadUrlTooShort) as caught:
+            lasting(lifetime_us)
+        assert (caught.value.http_status, caught.value.code) == (500, "upload_url_too_short")
+        assert "at least one second" in caught.value.message
+    assert "&X-Amz-Expires=1&" in lasting(900_000)
+    assert "&X-Amz-Expires=1&" in lasting(1_000_000)
+
+
 def test_an_unreachable_endpoint_is_store_unavailable() -> None:
     location = S3Location(bucket="uploads", endpoint_url="http://127.0.0.1:1", addressing="path")
     blobs = S3BlobStore(s3_client(location, aws_access_key_id="x", aws_secret_access_key="y"), location)
@@ -140,6 +159,8 @@ def test_an_unreachable_endpoint_is_store_unavailable() -> None:
         blobs.head("upl_anything")
     with pytest.raises(StoreUnavailable):
         blobs.open("upl_anything")
+    with pytest.raises(StoreUnavailable):
+        blobs.open("upl_anything", etag='"d41d8cd98f00b204e9800998ecf8427e"')
     with pytest.raises(StoreUnavailable):
         blobs.promote("staged/t/upl_anything", "characters/t/chr_anything/0", etag=None)
 

@@ -9,7 +9,7 @@ from botocore.config import Config
 
 from upload_tickets_s3._blobs import S3BlobStore, apply_lifecycle_rule, lifecycle_rule
 from upload_tickets_s3._location import S3Location
-from upload_tickets_s3._signer import CredentialsExpireTooSoon, S3Signer
+from upload_tickets_s3._signer import CredentialsExpireTooSoon, S3Signer, UploadUrlTooShort
 
 
 def s3_client(location: S3Location, **client_options: Any) -> Any:
@@ -25,6 +25,7 @@ __all__ = [
     "S3BlobStore",
     "S3Location",
     "S3Signer",
+    "UploadUrlTooShort",
     "apply_lifecycle_rule",
     "lifecycle_rule",
     "s3_client",

@@ -62,17 +62,31 @@ class S3BlobStore:
             size=int(answer["ContentLength"]), content_type=answer.get("ContentType"), etag=answer.get("ETag")
         )
 
-    def open(self, key: str) -> BinaryIO:
-        """The object's bytes (read whole: classify seeks, and HEAD already capped the size)."""
+    def open(self, key: str, *, etag: str | None = None) -> BinaryIO:
+        """The object's bytes, read whole (classify seeks; HEAD already capped the size).
+
+        With an ``etag`` the GET carries ``If-Match``, so S3 answers 412 (raised as
+        ``UploadChanged``) rather than bytes replaced since that ETag was taken.
+        """
+        condition = {} if etag is None else {"IfMatch": etag}
         with _mapped_errors():
             try:
-                answer = self.client.get_object(Bucket=self.location.bucket, Key=self.location.object_key(key))
+                answer = self.client.get_object(
+                    Bucket=self.location.bucket, Key=self.location.object_key(key), **condition
+                )
             except botocore.exceptions.ClientError as error:
                 if _missing(error):
                     raise NotFound(f"no blob {key!r}", code="blob_not_found") from None
+                if etag is not None and _code(error) in _PRECONDITION_FAILED:
+                    raise UploadChanged(f"the bytes at {key!r} changed since they were checked") from None
                 raise
             with answer["Body"] as body:
-                return io.BytesIO(body.read())
+                data = body.read()
+        # Servers that ignore If-Match on GET (s3rver) still send the ETag of the bytes they
+        # return, in the same response: a mismatch is the same refusal, one body later.
+        if etag is not None and answer.get("ETag") != etag:
+            raise UploadChanged(f"the bytes at {key!r} changed since they were checked")
+        return io.BytesIO(data)
 
     def promote(self, staged_key: str, key: str, *, etag: str | None) -> None:
         """Copy the staged object to ``key`` inside S3 (bytes and metadata); a no-op once ``key`` exists.

@@ -7,7 +7,7 @@ from typing import Any
 import botocore.credentials
 import botocore.session
 
-from upload_tickets import SignedUpload, StoreUnavailable, UploadTicket
+from upload_tickets import ConfigurationError, SignedUpload, StoreUnavailable, UploadTicket
 from upload_tickets_s3._location import S3Location
 from upload_tickets_s3._sigv4 import amz_date, host_header, presign_put
 
@@ -21,12 +21,19 @@ class CredentialsExpireTooSoon(StoreUnavailable):
     default_code = "credentials_expiring"
 
 
+class UploadUrlTooShort(ConfigurationError):
+    """The upload URL would live under one whole second, so S3 would get ``X-Amz-Expires=0`` (500)."""
+
+    default_code = "upload_url_too_short"
+
+
 class S3Signer:
     """Signs a PUT of each ticket's object, binding its Content-Type.
 
     Credentials come from botocore (environment, profiles, instance roles, SSO...);
     refreshable credentials are refreshed by botocore when near expiry, and a mint is
-    refused when they would still expire before the URL does.
+    refused when they would still expire before the URL does, or when the URL would
+    live under one whole second (``X-Amz-Expires`` counts whole seconds).
     """
 
     def __init__(
@@ -47,9 +54,15 @@ class S3Signer:
 
     def sign_put(self, ticket: UploadTicket) -> SignedUpload:
         """A presigned PUT; the same ticket always gives the same URL."""
-        frozen = self._frozen_credentials(ticket.url_expires_at)
         created_s = ticket.created_at // _US
         expires_at_s = ticket.url_expires_at // _US
+        if expires_at_s - created_s < 1:
+            raise UploadUrlTooShort(
+                f"the upload URL of {ticket.id} would live {(ticket.url_expires_at - ticket.created_at) / _US:g} s, "
+                "which S3 URLs carry as X-Amz-Expires=0 (dead when minted); "
+                "set an upload URL TTL of at least one second"
+            )
+        frozen = self._frozen_credentials(ticket.url_expires_at)
         url = presign_put(
             origin=self._origin,
             host=self._host,
