@@ -272,10 +272,14 @@ class UploadTickets:
         return held
 
     def _charge_claimed(self, team: Team, operation: Operation, claim: IdempotencyClaim | None) -> RateDecision | None:
-        """Charge for a request that holds ``claim``; a refused charge gives the key back, so a retry is new."""
+        """Charge for a request that holds ``claim``; a refused charge gives the key back, so a retry is new.
+
+        Only a refusal gives it back: a charge that failed in transit may have been taken,
+        and the retry of the same request must not pay twice.
+        """
         try:
             return self._charge(team, operation)
-        except BaseException:
+        except RateLimited:
             if claim is not None:
                 self.store.release_idempotency_key(team.id, claim)
             raise

@@ -86,7 +86,7 @@ def test_a_ticket_written_by_the_previous_release_is_read_and_consumed(
     assert redis_backend.get(team.id, ticket.id) == ticket
     assert redis_backend.find_by_idempotency_key(team.id, "old-key") == ticket
 
-    character = service.consume(team, [ticket.id])
+    character = service.consume(team, [ticket.id]).character
 
     assert character.state is CharacterState.READY
     assert character.refs[0].classification == ticket.classification

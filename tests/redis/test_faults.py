@@ -15,12 +15,14 @@ import attrs
 import pytest
 import redis
 import redis.cluster
+import redis.exceptions
 
 from tests.redis.support import redis_service
 from upload_tickets import (
     CHARACTERS_POST,
     ManualClock,
     MemoryBlobStore,
+    MemoryTeamDirectory,
     MintRequest,
     State,
     StoreUnavailable,
@@ -28,9 +30,11 @@ from upload_tickets import (
     Team,
     UploadTickets,
 )
-from upload_tickets.testing import make_character, make_ticket
+from upload_tickets.http import HttpApi
+from upload_tickets.testing import image_bytes, make_character, make_ticket
 from upload_tickets.testing.ownership import upload
 from upload_tickets_redis import RedisBackend, open_backend
+from upload_tickets_redis._backend import _mapped_errors
 from upload_tickets_redis.testing import RedisProcesses, start_cluster, start_single
 
 REQUEST = MintRequest("f.png", "png", "image/png")
@@ -52,7 +56,7 @@ def test_stopped_server_is_503_then_calls_succeed_once_it_is_back(own_redis: Red
     team = Team("faulty")
     assert service.mint(team, REQUEST).ticket.team == "faulty"
     own_redis.stop()
-    for call in (lambda: service.mint(team, REQUEST), lambda: service.consume(team, [make_ticket().id])):
+    for call in (lambda: service.mint(team, REQUEST), lambda: service.consume(team, [make_ticket().id]).character):
         with pytest.raises(StoreUnavailable) as caught:
             call()
         assert caught.value.http_status == 503
@@ -64,10 +68,15 @@ def test_stopped_server_is_503_then_calls_succeed_once_it_is_back(own_redis: Red
 def test_a_server_that_stops_answering_times_out_as_503_and_consumes_nothing(own_redis: RedisProcesses) -> None:
     service = _service(own_redis.url)
     now = SystemClock().now_us()
-    tickets = [attrs.evolve(make_ticket(team="paused", now_us=now), state=State.UPLOADED, size=1) for _ in range(6)]
+    data = image_bytes("image/jpeg")
+    tickets = [
+        attrs.evolve(make_ticket(team="paused", now_us=now), state=State.UPLOADED, size=len(data)) for _ in range(6)
+    ]
     for ticket in tickets:
+        assert ticket.content_type == "image/jpeg"
         service.store.create(ticket)
-        service.blobs.put(ticket.blob_key, [b"x"], max_bytes=1, content_type=ticket.content_type)
+        # A real image: consume checks the bytes of uploads classify has not checked.
+        service.blobs.put(ticket.blob_key, [data], max_bytes=len(data), content_type=ticket.content_type)
     ids = [t.id for t in tickets]
     # CLIENT PAUSE holds every client for 3 s: longer than our 2 s socket timeout.
     redis.Redis(port=own_redis.ports[0]).client_pause(3000, all=True)
@@ -77,7 +86,7 @@ def test_a_server_that_stops_answering_times_out_as_503_and_consumes_nothing(own
     states = {t.state for t in service.store.get_many("paused", ids) if t is not None}
     assert states in ({State.UPLOADED}, {State.CONSUMED})  # all or nothing, never a mix
     if states == {State.UPLOADED}:
-        assert service.consume(Team("paused"), ids).upload_ids == tuple(ids)
+        assert service.consume(Team("paused"), ids).character.upload_ids == tuple(ids)
 
 
 @pytest.fixture
@@ -181,3 +190,67 @@ def test_every_call_on_a_cluster_with_every_node_down_is_503(tmp_path: Path) -> 
             assert caught.value.http_status == 503, name
     finally:
         cluster.stop()
+
+
+def test_the_service_and_its_http_api_on_a_cluster_with_every_node_down_answer_503(tmp_path: Path) -> None:
+    cluster = start_cluster(tmp_path)
+
+    def open_dark() -> RedisBackend:
+        # Short timeouts: a node that is gone must not hold a request for long.
+        return open_backend(cluster.cluster_url, prefix="dark", socket_timeout=0.5, socket_connect_timeout=0.5)
+
+    try:
+        backend = open_dark()
+        service = redis_service(backend, SystemClock(), MemoryBlobStore())
+        team, key = Team("dark"), "al_live_" + "x" * 24
+        api = HttpApi(service, MemoryTeamDirectory({key: team}))
+        upload_id = upload(service, team)
+        cluster.stop()  # every node, by PID
+
+        calls: dict[str, Callable[[], object]] = {
+            "mint": lambda: service.mint(team, REQUEST),
+            "get": lambda: service.get(team, upload_id),
+            "consume": lambda: service.consume(team, [upload_id]),
+            "sweep": service.sweep,
+            "open_backend": open_dark,
+        }
+        outcomes: dict[str, str] = {}
+        for name, call in calls.items():
+            try:
+                call()
+                outcomes[name] = "no error"
+            except Exception as error:  # anything but StoreUnavailable is the bug this test is for
+                outcomes[name] = type(error).__name__
+        assert outcomes == dict.fromkeys(calls, "StoreUnavailable")
+
+        response = api.handle(
+            "POST",
+            "/v1/characters/uploads/init",
+            "",
+            {"x-api-key": key, "content-type": "application/json"},
+            b'{"filename":"a.png","extension":"png","content_type":"image/png"}',
+        )
+        assert response.status == 503
+        body = response.json()
+        assert isinstance(body, dict)
+        assert body["error"]["code"] == "store_unavailable"
+        backend.close()
+    finally:
+        cluster.stop()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.RedisClusterException("no node"),  # type: ignore[no-untyped-call]
+        redis.exceptions.SlotNotCoveredError("slot 7"),  # type: ignore[no-untyped-call]
+        redis.exceptions.ClusterDownError("CLUSTERDOWN"),
+        redis.exceptions.ChildDeadlockedError("forked"),
+        redis.exceptions.TimeoutError("slow"),
+    ],
+    ids=type,
+)
+def test_every_family_of_driver_errors_is_503(error: Exception) -> None:
+    with pytest.raises(StoreUnavailable) as caught, _mapped_errors():
+        raise error
+    assert caught.value.__cause__ is error

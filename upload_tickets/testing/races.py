@@ -20,16 +20,18 @@ import attrs
 
 from upload_tickets._errors import AlreadyConsumed, RateLimited
 from upload_tickets._models import MintRequest, State, Team
-from upload_tickets._policy import CHARACTERS_POST
+from upload_tickets._policy import CHARACTERS_POST, SPEC_RATES, RateTable
 from upload_tickets.clock import SystemClock
 from upload_tickets.files import FileBlobStore
 from upload_tickets.memory import MemoryBlobStore
 from upload_tickets.service import UploadTickets
 from upload_tickets.signing import HmacSigner
-from upload_tickets.testing._fixtures import make_ticket
+from upload_tickets.testing._fixtures import image_bytes, make_ticket
 
 OpenBackend = Callable[[], Any]
 _spawn = multiprocessing.get_context("spawn")
+# make_ticket makes JPEG tickets; consume checks their bytes are one.
+_JPEG = image_bytes("image/jpeg")
 
 
 class _SkewedClock:
@@ -42,7 +44,9 @@ class _SkewedClock:
         return time.time_ns() // 1000 + self._skew
 
 
-def _service(open_backend: OpenBackend, skew_us: int = 0, blob_root: str | None = None) -> UploadTickets:
+def _service(
+    open_backend: OpenBackend, skew_us: int = 0, blob_root: str | None = None, rates: RateTable = SPEC_RATES
+) -> UploadTickets:
     backend = open_backend()
     return UploadTickets(
         store=backend,
@@ -51,6 +55,7 @@ def _service(open_backend: OpenBackend, skew_us: int = 0, blob_root: str | None 
         # Consumers share the uploads' bytes on disk: the winner copies them to its character.
         blobs=MemoryBlobStore() if blob_root is None else FileBlobStore(blob_root, fsync=False),
         clock=_SkewedClock(skew_us),
+        rates=rates,
     )
 
 
@@ -61,7 +66,8 @@ def _consumer(
     results: multiprocessing.Queue[str],
     barrier: Barrier,
 ) -> None:
-    service = _service(open_backend, blob_root=blob_root)
+    # The race is about atomic consumes, not rate limits: 8 racers x 15 rounds would empty the bucket.
+    service = _service(open_backend, blob_root=blob_root, rates=RateTable(consume=None))
     while (ids := jobs.get()) is not None:
         barrier.wait()
         try:
@@ -87,11 +93,12 @@ def consume_race(open_backend: OpenBackend, *, workers: int = 8, rounds: int = 1
         now = SystemClock().now_us()
         for _ in range(rounds):
             tickets = [
-                attrs.evolve(make_ticket(team="racers", now_us=now), state=State.UPLOADED, size=10) for _ in range(6)
+                attrs.evolve(make_ticket(team="racers", now_us=now), state=State.UPLOADED, size=len(_JPEG))
+                for _ in range(6)
             ]
             for ticket in tickets:
                 store.create(ticket)
-                blobs.put(ticket.blob_key, [b"0123456789"], max_bytes=10, content_type=ticket.content_type)
+                blobs.put(ticket.blob_key, [_JPEG], max_bytes=len(_JPEG), content_type=ticket.content_type)
             ids = [t.id for t in tickets]
             for queue in jobs:
                 queue.put(ids)

@@ -9,12 +9,14 @@ from typing import Any, TypeVar, cast
 
 import redis
 import redis.cluster
+import redis.exceptions
 from redis.commands.core import Script
 from redis.exceptions import ClusterError, RedisClusterException
 
 from upload_tickets import (
     Character,
     CharacterState,
+    IdempotencyClaim,
     RateDecision,
     RatePolicy,
     StoreUnavailable,
@@ -23,16 +25,21 @@ from upload_tickets import (
 )
 from upload_tickets.records import decode_character, encode_character
 from upload_tickets_redis import _scripts
-from upload_tickets_redis._codec import decode, encode
+from upload_tickets_redis._codec import decode, decode_claim, encode, encode_claim
 
 _DAY_MS = 24 * 3600 * 1000
 
 Client = redis.Redis | redis.cluster.RedisCluster
 _T = TypeVar("_T")
 
-# Everything redis-py raises: RedisClusterException (no cluster node reachable, a slot
-# not covered) is not a RedisError.
-_DRIVER_ERRORS = (redis.RedisError, RedisClusterException)
+# Everything redis-py raises, every family of its exceptions module: RedisError is not
+# the only root (RedisClusterException - no Cluster node reachable, a slot not covered -
+# and ChildDeadlockedError are plain Exceptions), and a release may add another.
+_DRIVER_ERRORS: tuple[type[Exception], ...] = tuple(
+    error
+    for error in vars(redis.exceptions).values()
+    if isinstance(error, type) and issubclass(error, Exception) and error.__module__ == "redis.exceptions"
+)
 # What says a part of the store cannot be reached now (rather than that a call is wrong).
 _UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, ClusterError, RedisClusterException)
 
@@ -94,6 +101,8 @@ class RedisBackend:
         self._consume = _Lua(client, _scripts.CONSUME)
         self._replace_character = _Lua(client, _scripts.REPLACE_CHARACTER)
         self._delete_character = _Lua(client, _scripts.DELETE_CHARACTER)
+        self._claim = _Lua(client, _scripts.CLAIM)
+        self._release_claim = _Lua(client, _scripts.RELEASE_CLAIM)
 
     # -- keys -------------------------------------------------------------------
 
@@ -107,6 +116,12 @@ class RedisBackend:
 
     def _idempotency_key(self, team: str, key: str) -> str:
         return f"{self._tag(team)}:i:{key}"
+
+    def _claim_key(self, team: str, claim: IdempotencyClaim) -> str:
+        if not claim.operation or ":" in claim.operation:
+            # A colon would let ("a:b", key) and ("a", "b:" + key) share one Redis key.
+            raise ValueError(f"idempotency operations must be non-empty and colon-free: {claim.operation!r}")
+        return f"{self._tag(team)}:ic:{claim.operation}:{claim.key}"
 
     def _expiry_key(self, team: str) -> str:
         return f"{self._tag(team)}:exp"
@@ -266,7 +281,7 @@ class RedisBackend:
             except _UNREACHABLE as error:
                 del found[reached:]
                 skipped.append(f"{node} ({type(error).__name__}: {error})")
-            except redis.RedisError as error:
+            except _DRIVER_ERRORS as error:
                 raise StoreUnavailable(f"Redis is unavailable: {error}") from error
         return found, tuple(skipped)
 
@@ -384,6 +399,29 @@ class RedisBackend:
             return [c for c in self._characters(team, ids) if c is not None and c.state is not CharacterState.READY]
 
         return self._collect(unsettled, limit)[0]
+
+    # -- idempotency claims -----------------------------------------------------
+
+    def claim_idempotency_key(self, team: str, claim: IdempotencyClaim, now_us: int) -> IdempotencyClaim:
+        """Store ``claim`` unless a live claim holds its operation and key; return the holder (one script).
+
+        The key expires in Redis itself at ``expires_at`` (rounded up to the millisecond).
+        """
+        # At least 1 ms: PX refuses 0, and a claim already due is replaced by the next one anyway.
+        ttl_ms = max(1, -(-(claim.expires_at - now_us) // 1000))
+        encoded = encode_claim(claim)
+        with _mapped_errors():
+            held = str(self._claim(keys=[self._claim_key(team, claim)], args=[now_us, ttl_ms, encoded]))
+        return claim if held == encoded else decode_claim(held)
+
+    def release_idempotency_key(self, team: str, claim: IdempotencyClaim) -> bool:
+        """Delete ``claim`` if the stored claim on its operation and key is still exactly it (one script)."""
+        with _mapped_errors():
+            return bool(self._release_claim(keys=[self._claim_key(team, claim)], args=[encode_claim(claim)]))
+
+    def purge_idempotency_claims(self, now_us: int, limit: int) -> int:
+        """Always 0: claim keys carry a TTL, so Redis expires them by itself."""
+        return 0
 
     # -- RateLimiter ------------------------------------------------------------
 

@@ -1,20 +1,23 @@
-"""Tickets as compact JSON arrays (positional: half the bytes of an object, no key strings).
+"""Tickets and idempotency claims as compact JSON arrays (positional: half the bytes of an object, no key strings).
 
 The first element is the format version, :data:`TICKET_FORMAT`. Format 1 carried no tag
 (its first element is the ticket id, a string) and had no ``etag``: tickets stored by
 earlier releases live on in Redis for up to their TTL plus the grace, so :func:`decode`
 reads every format ever written. Add a field by appending it, bumping the format and
-teaching :func:`decode` to pad the older forms.
+teaching :func:`decode` to pad the older forms. Claims follow the same rules with their
+own tag, :data:`CLAIM_FORMAT`.
 """
 
 from __future__ import annotations
 
 import json
 
-from upload_tickets import Classification, State, UploadTicket
+from upload_tickets import Classification, IdempotencyClaim, State, UploadTicket
 
 #: The version tag :func:`encode` writes.
 TICKET_FORMAT = 2
+#: The version tag :func:`encode_claim` writes.
+CLAIM_FORMAT = 1
 
 
 def encode(ticket: UploadTicket) -> str:
@@ -100,4 +103,25 @@ def decode(data: str | bytes) -> UploadTicket:
         idempotency_key=idempotency_key,
         request_hash=request_hash,
         etag=etag,
+    )
+
+
+def encode_claim(claim: IdempotencyClaim) -> str:
+    """Serialize an idempotency claim; equal claims give equal strings (release compares them)."""
+    # ``_scripts.CLAIM`` reads ``expires_at`` as element 6: keep it there.
+    return json.dumps(
+        [CLAIM_FORMAT, claim.operation, claim.key, claim.request_hash, claim.resource_id, claim.expires_at],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def decode_claim(data: str | bytes) -> IdempotencyClaim:
+    """Deserialize what :func:`encode_claim` wrote."""
+    record = json.loads(data)
+    if record[0] != CLAIM_FORMAT:
+        raise ValueError(f"unknown idempotency claim record format {record[0]!r}")
+    _, operation, key, request_hash, resource_id, expires_at = record
+    return IdempotencyClaim(
+        operation=operation, key=key, request_hash=request_hash, resource_id=resource_id, expires_at=expires_at
     )

@@ -169,3 +169,21 @@ for i = 1, #ARGV / 3 do
 end
 return deleted
 """
+
+# KEYS: the claim. ARGV: now_us, ttl_ms, encoded claim (``_codec.encode_claim``).
+# A stored claim still live at the caller's now holds; otherwise (absent, or past its
+# expires_at though Redis has not dropped it yet: its PX was rounded up) ours replaces
+# it. Returns the encoded claim that holds.
+CLAIM = """
+local held = redis.call('GET', KEYS[1])
+if held and tonumber(cjson.decode(held)[6]) > tonumber(ARGV[1]) then return held end
+redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[2])
+return ARGV[3]
+"""
+
+# KEYS: the claim. ARGV: encoded claim. Deleted only if it is still exactly that one. Returns 1/0.
+RELEASE_CLAIM = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""
