@@ -227,3 +227,16 @@ def test_characters_can_be_read_listed_and_deleted_over_http(api: HttpApi) -> No
     assert (delete.status, delete.body) == (204, b"")
     assert _get(api, f"/v1/characters/{first['id']}").status == 404
     assert api.service.blobs.head(first["refs"][0]["blob_key"]) is None
+
+
+def test_5xx_bodies_do_not_repeat_driver_messages(caplog: pytest.LogCaptureFixture) -> None:
+    from upload_tickets import StoreUnavailable
+    from upload_tickets.http import error_response
+
+    leaked = StoreUnavailable("Error 111 connecting to 10.0.3.7:6379. Connection refused.")
+    with caplog.at_level("WARNING", logger="upload_tickets"):
+        response = error_response(leaked)
+    assert response.status == 503
+    assert "10.0.3.7" not in response.body.decode()
+    assert response.json()["error"]["code"] == "store_unavailable"
+    assert "10.0.3.7" in caplog.text  # the operator still sees it

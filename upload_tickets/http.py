@@ -9,6 +9,7 @@ no business rule lives in them. Every :class:`UploadTicketsError` becomes its st
 from __future__ import annotations
 
 import json
+import logging
 import math
 import time
 import urllib.parse
@@ -35,6 +36,11 @@ from upload_tickets.protocols import TeamDirectory, TeamResolver, VerifyingSigne
 from upload_tickets.service import UploadTickets
 
 MAX_JSON_BODY = 64 * 1024
+_log = logging.getLogger("upload_tickets")
+_PUBLIC_5XX_MESSAGES = {
+    "store_unavailable": "a backing service is unavailable; retry shortly",
+    "decoder_busy": "too many images are being decoded; retry shortly",
+}
 _JSON = ("Content-Type", "application/json")
 
 Headers = tuple[tuple[str, str], ...]
@@ -94,7 +100,12 @@ def error_response(error: UploadTicketsError) -> HttpResponse:
         headers = (("Allow", ", ".join(error.allow)),)
     elif isinstance(error, Unauthenticated) and error.challenge:
         headers = (("WWW-Authenticate", error.challenge),)
-    payload = {"error": {"type": error.type, "code": error.code, "message": error.message, "param": error.param}}
+    message = error.message
+    if error.http_status >= 500:
+        # Driver messages name hosts, ports and tables: they go to the log, not to API clients.
+        _log.warning("answering %d %s: %s", error.http_status, error.code, error.message)
+        message = _PUBLIC_5XX_MESSAGES.get(error.code, "the service failed; retry later")
+    payload = {"error": {"type": error.type, "code": error.code, "message": message, "param": error.param}}
     return _json_response(error.http_status, payload, headers)
 
 
