@@ -222,8 +222,7 @@ class UploadTickets:
             content_type=request.content_type,
             api_version=version,
             created_at=now,
-            # Whole seconds: the URL carries Unix seconds and must not outlive the ticket's record.
-            url_expires_at=(now + self.ttl.upload_url_ttl_us) // _SECOND_US * _SECOND_US,
+            url_expires_at=_url_expiry(now, self.ttl),
             expires_at=now + self.ttl.ticket_ttl_us,
             max_bytes=team.max_upload_bytes or self.ttl.max_upload_bytes,
             blob_key=staged_key(team.id, ticket_id),
@@ -625,6 +624,13 @@ class UploadTickets:
         if self.store.replace([confirmed]):
             return confirmed
         return self._load(ticket.team, ticket.id)
+
+
+def _url_expiry(now_us: int, ttl: TTLPolicy) -> int:
+    # Whole seconds, as URLs carry Unix seconds: rounded up so a URL lives at least its TTL,
+    # but never past the ticket's own expiry (when the two TTLs are equal).
+    rounded_up = -(-(now_us + ttl.upload_url_ttl_us) // _SECOND_US) * _SECOND_US
+    return min(rounded_up, (now_us + ttl.ticket_ttl_us) // _SECOND_US * _SECOND_US)
 
 
 def _bucket(policy: RatePolicy, team: Team) -> str:

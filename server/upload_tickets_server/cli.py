@@ -1,14 +1,20 @@
-"""The ``upload-tickets`` command: serve, keys create, sweep."""
+"""The ``upload-tickets`` command: serve, keys create | list | revoke, sweep."""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
+from typing import Any
+
+import attrs
 
 from upload_tickets_server.build import build
+from upload_tickets_server.keys import KEY_PREFIX_LENGTH, KEY_START, KeyInfo, SqlTeamDirectory
 from upload_tickets_server.settings import Settings, env_default
 
 _DEFAULTS = Settings()
@@ -37,73 +43,93 @@ curl -s -X POST "$BASE/v1/characters" -H "X-Api-Key: $KEY" {json_header} \\
 """
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    return Settings(
-        host=args.host,
-        port=int(args.port),
-        public_url=args.public_url,
-        data_dir=Path(args.data_dir),
-        store_url=args.store_url,
-        keys_url=args.keys_url,
-        upload_url_ttl_s=int(args.upload_url_ttl),
-        ticket_ttl_s=int(args.ticket_ttl),
-        rate_per_minute=int(args.rate),
-        burst=int(args.burst),
-        max_upload_bytes=int(args.max_bytes),
-        sweep_interval_s=float(args.sweep_interval),
-        body_idle_timeout_s=float(args.body_idle_timeout),
-        body_min_rate=int(args.body_min_rate),
-        body_grace_s=float(args.body_grace),
-        s3_bucket=args.s3_bucket,
-        s3_endpoint=args.s3_endpoint,
-        s3_region=args.s3_region,
-        s3_prefix=args.s3_prefix,
-        s3_character_prefix=args.s3_character_prefix,
-        s3_addressing=args.s3_addressing,
-    )
+@attrs.frozen
+class _Option:
+    flag: str
+    field: str
+    convert: Callable[[str], object]
+    default: object
+    help: str
+
+    @property
+    def dest(self) -> str:
+        """The argparse destination, which also names the environment variable."""
+        return self.flag.removeprefix("--").replace("-", "_")
 
 
-def _add_settings(parser: argparse.ArgumentParser) -> None:
-    def option(flag: str, name: str, default: object, help_text: str) -> None:
-        env = f"UPLOAD_TICKETS_{name.upper()}"
-        parser.add_argument(flag, dest=name, default=env_default(name, default), help=f"{help_text} [${env}]")
-
-    option("--host", "host", _DEFAULTS.host, "interface to listen on")
-    option("--port", "port", _DEFAULTS.port, "port to listen on")
-    option("--public-url", "public_url", None, "URL clients use to reach this server (default http://HOST:PORT)")
-    option("--data-dir", "data_dir", str(_DEFAULTS.data_dir), "where the SQLite files, signing keys and blobs live")
-    option(
+_OPTIONS = (
+    _Option("--host", "host", str, _DEFAULTS.host, "interface to listen on"),
+    _Option("--port", "port", int, _DEFAULTS.port, "port to listen on"),
+    _Option("--public-url", "public_url", str, None, "URL clients use to reach this server (default http://HOST:PORT)"),
+    _Option(
+        "--data-dir", "data_dir", Path, str(_DEFAULTS.data_dir), "where the SQLite files, signing keys and blobs live"
+    ),
+    _Option(
         "--store-url",
         "store_url",
+        str,
         None,
         "ticket store URL, e.g. postgresql+psycopg://..., redis://... (default: SQLite in the data dir)",
-    )
-    option("--keys-url", "keys_url", None, "API key database URL (default: SQLite in the data dir)")
-    option("--upload-url-ttl", "upload_url_ttl", _DEFAULTS.upload_url_ttl_s, "signed URL lifetime, seconds")
-    option("--ticket-ttl", "ticket_ttl", _DEFAULTS.ticket_ttl_s, "ticket lifetime, seconds")
-    option("--rate", "rate", _DEFAULTS.rate_per_minute, "sustained requests per minute per team")
-    option("--burst", "burst", _DEFAULTS.burst, "burst size per team")
-    option("--max-bytes", "max_bytes", _DEFAULTS.max_upload_bytes, "largest accepted upload, bytes")
-    option("--sweep-interval", "sweep_interval", _DEFAULTS.sweep_interval_s, "seconds between evictions (0: never)")
-    option(
+    ),
+    _Option("--keys-url", "keys_url", str, None, "API key database URL (default: SQLite in the data dir)"),
+    _Option("--upload-url-ttl", "upload_url_ttl_s", int, _DEFAULTS.upload_url_ttl_s, "signed URL lifetime, seconds"),
+    _Option("--ticket-ttl", "ticket_ttl_s", int, _DEFAULTS.ticket_ttl_s, "ticket lifetime, seconds"),
+    _Option("--rate", "rate_per_minute", int, _DEFAULTS.rate_per_minute, "sustained requests per minute per team"),
+    _Option("--burst", "burst", int, _DEFAULTS.burst, "burst size per team"),
+    _Option("--max-bytes", "max_upload_bytes", int, _DEFAULTS.max_upload_bytes, "largest accepted upload, bytes"),
+    _Option(
+        "--sweep-interval",
+        "sweep_interval_s",
+        float,
+        _DEFAULTS.sweep_interval_s,
+        "seconds between evictions (0: never)",
+    ),
+    _Option(
         "--body-idle-timeout",
-        "body_idle_timeout",
+        "body_idle_timeout_s",
+        float,
         _DEFAULTS.body_idle_timeout_s,
         "seconds a request body may go without a byte before 408",
-    )
-    option("--body-min-rate", "body_min_rate", _DEFAULTS.body_min_rate, "slowest accepted body rate, bytes/s")
-    option("--body-grace", "body_grace", _DEFAULTS.body_grace_s, "seconds before the minimum rate applies")
-    option("--s3-bucket", "s3_bucket", None, "upload straight to this S3 bucket (credentials as for boto3)")
-    option("--s3-endpoint", "s3_endpoint", None, "S3-compatible endpoint URL (default: AWS)")
-    option("--s3-region", "s3_region", _DEFAULTS.s3_region, "S3 region")
-    option("--s3-prefix", "s3_prefix", _DEFAULTS.s3_prefix, "key prefix of staged uploads (the lifecycle rule's)")
-    option(
+    ),
+    _Option("--body-min-rate", "body_min_rate", int, _DEFAULTS.body_min_rate, "slowest accepted body rate, bytes/s"),
+    _Option("--body-grace", "body_grace_s", float, _DEFAULTS.body_grace_s, "seconds before the minimum rate applies"),
+    _Option("--s3-bucket", "s3_bucket", str, None, "upload straight to this S3 bucket (credentials as for boto3)"),
+    _Option("--s3-endpoint", "s3_endpoint", str, None, "S3-compatible endpoint URL (default: AWS)"),
+    _Option("--s3-region", "s3_region", str, _DEFAULTS.s3_region, "S3 region"),
+    _Option(
+        "--s3-prefix", "s3_prefix", str, _DEFAULTS.s3_prefix, "key prefix of staged uploads (the lifecycle rule's)"
+    ),
+    _Option(
         "--s3-character-prefix",
         "s3_character_prefix",
+        str,
         _DEFAULTS.s3_character_prefix,
         "key prefix of characters' copies (never expired)",
-    )
-    option("--s3-addressing", "s3_addressing", _DEFAULTS.s3_addressing, "path or virtual")
+    ),
+    _Option("--s3-addressing", "s3_addressing", str, _DEFAULTS.s3_addressing, "path or virtual"),
+)
+_KEYS_OPTIONS = frozenset({"data_dir", "keys_url"})
+# What a sweep touches: the ticket store and the blobs (files in the data dir, or S3).
+_SWEEP_OPTIONS = frozenset({"data_dir", "store_url", *(o.dest for o in _OPTIONS if o.dest.startswith("s3_"))})
+
+
+def _add_options(parser: argparse.ArgumentParser, only: Collection[str] | None = None) -> argparse.ArgumentParser:
+    for option in _OPTIONS:
+        if only is None or option.dest in only:
+            env = f"UPLOAD_TICKETS_{option.dest.upper()}"
+            default = env_default(option.dest, option.default)
+            parser.add_argument(option.flag, dest=option.dest, default=default, help=f"{option.help} [${env}]")
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """Settings from the options the subcommand has; the others keep their defaults."""
+    changes: dict[str, Any] = {}
+    for option in _OPTIONS:
+        value = getattr(args, option.dest, None)
+        if value is not None:
+            changes[option.field] = option.convert(value)
+    return attrs.evolve(_DEFAULTS, **changes)
 
 
 def serve(settings: Settings, log_level: str = "info") -> int:
@@ -131,35 +157,57 @@ def serve(settings: Settings, log_level: str = "info") -> int:
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``upload-tickets``."""
-    parser = argparse.ArgumentParser(prog="upload-tickets", description="Direct uploads through signed URLs.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    serve_parser = commands.add_parser("serve", help="run the reference server")
-    _add_settings(serve_parser)
-    serve_parser.add_argument(
-        "--log-level", default=env_default("log_level", "info"), help="uvicorn log level (warning: no access log)"
+def _timestamp(moment: dt.datetime | None) -> str:
+    return "never" if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def key_line(info: KeyInfo) -> str:
+    """One ``keys list`` line: id, team, prefix, created, last used, revoked."""
+    revoked = "active" if info.revoked_at is None else f"revoked {_timestamp(info.revoked_at)}"
+    return (
+        f"{info.key_id}  {info.team}  {info.key_prefix}\u2026  created {_timestamp(info.created_at)}"
+        f"  last used {_timestamp(info.last_used_at)}  {revoked}"
     )
-    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
-    create = keys.add_parser("create", help="create an API key for a team and print it")
-    create.add_argument("--team", required=True)
-    create.add_argument("--pinned-version", default=None, help="the team's API version pin (YYYY-MM-DD)")
-    _add_settings(create)
-    _add_settings(commands.add_parser("sweep", help="evict expired tickets and their bytes once"))
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Schema migrations narrate every plugin and step at INFO; only their problems matter here.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def _keys(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     settings = _settings(args)
-    if args.command == "serve":
-        return serve(settings, args.log_level)
+    if settings.keys_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    teams = SqlTeamDirectory(settings.effective_keys_url)
+    try:
+        if args.keys_command == "create":
+            team = args.team if args.team is not None else args.team_option
+            if team is None or (args.team is not None and args.team_option not in (None, args.team)):
+                parser.error("keys create: give the team once, as TEAM (or --team)")
+            try:
+                print(teams.create_key(team, args.pinned_version))
+            except ValueError as error:
+                parser.error(str(error))
+        elif args.keys_command == "list":
+            try:
+                for info in teams.list_keys(args.team):
+                    print(key_line(info), flush=True)
+            except BrokenPipeError:
+                # Piped into head and the like: the reader had enough. Python would report
+                # the pipe again when it flushes stdout at exit, so point stdout elsewhere.
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        else:
+            revoked = teams.revoke_key(args.key)
+            if revoked is None:
+                shown = args.key[:KEY_PREFIX_LENGTH] + "\u2026" if args.key.startswith(KEY_START) else args.key
+                print(f"upload-tickets keys revoke: no key {shown!r} (use an id from 'keys list')", file=sys.stderr)
+                return 1
+            when = _timestamp(revoked.revoked_at)
+            print(f"revoked {revoked.key_id} (team {revoked.team}, {revoked.key_prefix}\u2026) at {when}")
+    finally:
+        teams.dispose()
+    return 0
+
+
+def _sweep(settings: Settings) -> int:
     api, teams = build(settings)
-    if args.command == "keys":
-        try:
-            print(teams.create_key(args.team, args.pinned_version))
-        except ValueError as error:
-            parser.error(str(error))
-        return 0
+    teams.dispose()
     total_tickets = total_blobs = total_characters = 0
     skipped: set[str] = set()
     while True:
@@ -174,6 +222,52 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"could not reach: {', '.join(sorted(skipped))}")
         return 1
     return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``upload-tickets`` argument parser; each subcommand has only the options it uses."""
+    root = argparse.ArgumentParser(prog="upload-tickets", description="Direct uploads through signed URLs.")
+    commands = root.add_subparsers(dest="command", required=True)
+    serve_parser = _add_options(commands.add_parser("serve", help="run the reference server"))
+    serve_parser.add_argument(
+        "--log-level", default=env_default("log_level", "info"), help="uvicorn log level (warning: no access log)"
+    )
+    keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
+    create = _add_options(keys.add_parser("create", help="create an API key for a team and print it"), _KEYS_OPTIONS)
+    create.add_argument("team", nargs="?", metavar="TEAM", help="the team the key acts for")
+    create.add_argument("--team", dest="team_option", metavar="TEAM", help=argparse.SUPPRESS)
+    create.add_argument(
+        "--pin-version",
+        "--pinned-version",
+        dest="pinned_version",
+        metavar="V",
+        default=None,
+        help="the team's API version pin (YYYY-MM-DD)",
+    )
+    listing = _add_options(
+        keys.add_parser("list", help="one line per key: id, team, prefix, created, last used, revoked"), _KEYS_OPTIONS
+    )
+    listing.add_argument("--team", default=None, help="only this team's keys")
+    revoke = _add_options(
+        keys.add_parser("revoke", help="revoke a key; it fails from the next request on"), _KEYS_OPTIONS
+    )
+    revoke.add_argument("key", metavar="KEY_ID", help="the id 'keys list' shows, or the key itself")
+    _add_options(commands.add_parser("sweep", help="evict expired tickets and their bytes once"), _SWEEP_OPTIONS)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``upload-tickets``."""
+    root = build_parser()
+    args = root.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Schema migrations narrate every plugin and step at INFO; only their problems matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    if args.command == "serve":
+        return serve(_settings(args), args.log_level)
+    if args.command == "keys":
+        return _keys(args, root)
+    return _sweep(_settings(args))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 from alembic import command
@@ -14,9 +17,9 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from tests.sql.conftest import DIALECTS, dialect_url, drop_schema, file_blobs, sql_service
-from upload_tickets import CharacterState, ManualClock, State, Team
-from upload_tickets.testing import START_US, make_ticket
-from upload_tickets_sql import VERSION_TABLE, SqlBackend, metadata, open_backend, upgrade
+from upload_tickets import CharacterState, IdempotencyClaim, ManualClock, State, Team
+from upload_tickets.testing import START_US, image_bytes, make_character, make_ticket
+from upload_tickets_sql import VERSION_TABLE, SqlBackend, idempotency_claims, metadata, open_backend, upgrade
 from upload_tickets_sql._migrations import alembic_config, context_options
 
 
@@ -42,6 +45,27 @@ def _at_head(engine: sa.Engine) -> bool:
         return MigrationContext.configure(connection, opts=context_options()).get_current_revision() == head
 
 
+def _revisions(engine: sa.Engine) -> list[str]:
+    """Every shipped revision, oldest first."""
+    with engine.connect() as connection:
+        script = ScriptDirectory.from_config(alembic_config(connection))
+    return [revision.revision for revision in reversed(list(script.walk_revisions()))]
+
+
+def _schema(engine: sa.Engine) -> dict[str, Any]:
+    """Our tables as the database reports them: columns, keys and indexes."""
+    inspector = sa.inspect(engine)
+    indexes = inspector.get_indexes
+    return {
+        table: (
+            [(column["name"], str(column["type"]), column["nullable"]) for column in inspector.get_columns(table)],
+            inspector.get_pk_constraint(table)["constrained_columns"],
+            sorted((index["name"] or "", index["column_names"], index["unique"]) for index in indexes(table)),
+        )
+        for table in sorted(_tables(engine) - {VERSION_TABLE})
+    }
+
+
 def _tables(engine: sa.Engine) -> set[str]:
     return set(sa.inspect(engine).get_table_names()) & {*metadata.tables, VERSION_TABLE}
 
@@ -57,6 +81,7 @@ def test_head_is_exactly_the_metadata(empty: SqlBackend) -> None:
 def test_a_ticket_written_by_0_1_is_read_and_consumed_after_the_upgrade(empty: SqlBackend, tmp_path: Path) -> None:
     upgrade(empty.engine, "0001")
     ticket = make_ticket(team="old", now_us=START_US)
+    image = image_bytes(ticket.content_type)
     with empty.engine.begin() as connection:
         # Exactly the columns 0.1 wrote, with the key layout it used.
         connection.execute(
@@ -65,7 +90,7 @@ def test_a_ticket_written_by_0_1_is_read_and_consumed_after_the_upgrade(empty: S
                 " url_expires_at, expires_at, max_bytes, blob_key, state, version, size, uploaded_at, detected_type,"
                 " width, height, pose, character_id, idempotency_key, request_hash) VALUES (:id, :team, :filename,"
                 " :extension, :content_type, :api_version, :created_at, :url_expires_at, :expires_at, :max_bytes,"
-                " :blob_key, 'uploaded', 1, 3, :created_at, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
+                " :blob_key, 'uploaded', 1, :size, :created_at, NULL, NULL, NULL, NULL, NULL, NULL, NULL)"
             ),
             {
                 "id": ticket.id,
@@ -79,21 +104,22 @@ def test_a_ticket_written_by_0_1_is_read_and_consumed_after_the_upgrade(empty: S
                 "expires_at": ticket.expires_at,
                 "max_bytes": ticket.max_bytes,
                 "blob_key": f"{ticket.id}.0a1b2c3d4e5f",
+                "size": len(image),
             },
         )
     upgrade(empty.engine)
 
     stored = empty.get("old", ticket.id)
     assert stored is not None
-    assert (stored.state, stored.version, stored.size, stored.etag) == (State.UPLOADED, 1, 3, None)
+    assert (stored.state, stored.version, stored.size, stored.etag) == (State.UPLOADED, 1, len(image), None)
     assert stored.blob_key == f"{ticket.id}.0a1b2c3d4e5f"
     service = sql_service(empty, ManualClock(START_US + 1), file_blobs(tmp_path / "blobs"))
-    service.blobs.put(stored.blob_key, [b"old"], max_bytes=3, content_type=stored.content_type)
-    character = service.consume(Team("old"), [ticket.id])
+    service.blobs.put(stored.blob_key, [image], max_bytes=len(image), content_type=stored.content_type)
+    character = service.consume(Team("old"), [ticket.id]).character
     assert character.state is CharacterState.READY
     assert service.get(Team("old"), ticket.id).state is State.CONSUMED
     with service.blobs.open(character.refs[0].blob_key) as stream:
-        assert stream.read() == b"old"
+        assert stream.read() == image
 
 
 def test_tables_made_before_versioning_are_adopted(empty: SqlBackend) -> None:
@@ -137,3 +163,36 @@ def test_downgrade_to_nothing_and_back(empty: SqlBackend) -> None:
     assert _tables(empty.engine) == {VERSION_TABLE}
     upgrade(empty.engine)
     assert _differences(empty.engine) == []
+
+
+def test_every_revision_upgrades_from_the_one_before_and_downgrades_back_to_it(empty: SqlBackend) -> None:
+    revisions = _revisions(empty.engine)
+    assert revisions[:3] == ["0001", "0002", "0003"]
+    for before, after in itertools.pairwise(revisions):
+        upgrade(empty.engine, before)
+        schema = _schema(empty.engine)
+        upgrade(empty.engine, after)
+        assert _schema(empty.engine) != schema, f"{after} changed nothing"
+        with empty.engine.begin() as connection:
+            command.downgrade(alembic_config(connection), before)
+        assert _schema(empty.engine) == schema, f"{after}'s downgrade does not undo its upgrade"
+
+
+def test_a_database_at_0002_gains_idempotency_claims_and_keeps_its_rows(empty: SqlBackend) -> None:
+    upgrade(empty.engine, "0002")
+    assert idempotency_claims.name not in _tables(empty.engine)
+    # 0003 leaves tickets and characters as 0002 made them, so today's backend writes them.
+    ticket = make_ticket(team="old")
+    character = make_character([ticket])
+    empty.create(ticket)
+    consumed = attrs.evolve(ticket, state=State.CONSUMED, version=ticket.version + 1, character_id=character.id)
+    assert empty.consume([consumed], character)
+
+    upgrade(empty.engine)
+
+    assert _at_head(empty.engine)
+    assert empty.get("old", ticket.id) == consumed
+    assert empty.get_character("old", character.id) == character
+    claim = IdempotencyClaim("consume", "k" * 255, "h" * 64, character.id, START_US + 10)
+    assert empty.claim_idempotency_key("old", claim, START_US) == claim
+    assert empty.purge_idempotency_claims(START_US + 10, limit=10) == 1

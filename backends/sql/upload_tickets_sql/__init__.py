@@ -5,12 +5,15 @@ from typing import Any
 from upload_tickets import Backend
 from upload_tickets_sql._backend import SqlBackend, open_backend
 from upload_tickets_sql._migrations import VERSION_TABLE, create_tables, upgrade
-from upload_tickets_sql._schema import buckets, characters, metadata, tickets
+from upload_tickets_sql._schema import buckets, characters, idempotency_claims, metadata, tickets
 
 
 def backend_from_url(url: str, **options: Any) -> Backend:
-    """Entry point for ``upload_tickets.backend_from_url``: one object is store and limiter."""
-    options.pop("clock", None)  # the database clock decides; an app clock is not used
+    """Entry point for ``upload_tickets.backend_from_url``: one object is store and limiter.
+
+    Takes the options of :func:`open_backend`. ``clock=`` is accepted and ignored: rate
+    limits are timed by the database clock, so app servers with skewed clocks agree.
+    """
     backend = open_backend(url, **options)
     return Backend(store=backend, limiter=backend)
 
@@ -22,6 +25,7 @@ __all__ = [
     "buckets",
     "characters",
     "create_tables",
+    "idempotency_claims",
     "metadata",
     "open_backend",
     "tickets",

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from alembic.util import CommandError
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from upload_tickets import (
-    BackendNotInstalled,
     Character,
+    IdempotencyClaim,
     RateDecision,
     RatePolicy,
     StoreUnavailable,
     UploadTicket,
     decision_after_charge,
 )
+from upload_tickets._errors import ConfigurationError
+from upload_tickets.protocols import Clock
 from upload_tickets.records import decode_character
 from upload_tickets_sql._migrations import upgrade
 from upload_tickets_sql._schema import (
@@ -27,6 +31,7 @@ from upload_tickets_sql._schema import (
     buckets,
     character_to_row,
     characters,
+    idempotency_claims,
     ticket_from_row,
     ticket_to_row,
     tickets,
@@ -36,8 +41,12 @@ from upload_tickets_sql._statements import (
     bucket_row_statement,
     charge_and_insert_statement,
     charge_statement,
+    claim_row_statement,
+    claim_statement,
+    refund_statement,
     ticket_insert_statement,
 )
+from upload_tickets_sql._urls import check_sqlite_path, database_url, driver_error, setup_error
 
 _T = TypeVar("_T")
 
@@ -94,6 +103,9 @@ class SqlBackend:
         self._mint_sql = (
             Prepared(charge_and_insert_statement(), engine.dialect) if self.dialect == "postgresql" else None
         )
+        self._refund_sql = Prepared(refund_statement(), engine.dialect)
+        self._claim_sql = Prepared(claim_statement(self.dialect), engine.dialect)
+        self._claim_row_sql = Prepared(claim_row_statement(), engine.dialect)
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -122,7 +134,7 @@ class SqlBackend:
 
         return self._raw(work, transaction=False)
 
-    def _raw(self, work: Callable[[Any], _T], *, transaction: bool) -> _T:
+    def _raw(self, work: Callable[[Any], _T], *, transaction: bool, attempts: int | None = None) -> _T:
         """Run ``work(cursor)`` on a pooled driver connection, retrying transient failures.
 
         The hot paths (mint, rate limit) use it: SQLAlchemy's execution layer costs more
@@ -131,15 +143,16 @@ class SqlBackend:
         up front (``BEGIN IMMEDIATE``) and other drivers open their implicit transaction.
         """
         engine = self.engine if transaction else self._single
-        for attempt in range(1, self._attempts + 1):
+        attempts = attempts or self._attempts
+        for attempt in range(1, attempts + 1):
             try:
                 connection = engine.raw_connection()
             except sa.exc.DBAPIError as error:
-                self._give_up_unless_retryable(error, error.orig, True, attempt)
+                self._give_up_unless_retryable(error, error.orig, True, attempt, attempts)
                 continue
             except self._driver_error as error:
                 # The pool hands out driver errors unwrapped when it cannot connect.
-                self._give_up_unless_retryable(error, error, True, attempt)
+                self._give_up_unless_retryable(error, error, True, attempt, attempts)
                 continue
             cursor = None
             try:
@@ -160,7 +173,7 @@ class SqlBackend:
                 disconnected = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor)  # type: ignore[arg-type]
                 if disconnected:
                     connection.invalidate(error)
-                self._give_up_unless_retryable(error, error, disconnected, attempt)
+                self._give_up_unless_retryable(error, error, disconnected, attempt, attempts)
             finally:
                 connection.close()
         raise AssertionError("unreachable")
@@ -175,11 +188,16 @@ class SqlBackend:
             connection.rollback()
 
     def _give_up_unless_retryable(
-        self, error: Exception, original: BaseException | None, disconnected: bool, attempt: int
+        self,
+        error: Exception,
+        original: BaseException | None,
+        disconnected: bool,
+        attempt: int,
+        attempts: int | None = None,
     ) -> None:
         if isinstance(original, self._integrity_error):
             raise error
-        if attempt < self._attempts and _retryable(original, disconnected):
+        if attempt < (attempts or self._attempts) and _retryable(original, disconnected):
             # Jittered backoff so racing retries do not collide again in lockstep.
             time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311
             return
@@ -323,6 +341,64 @@ class SqlBackend:
         bodies = self._run(lambda c: c.execute(query).scalars().all(), transaction=False)
         return [decode_character(body) for body in bodies]
 
+    # -- Idempotency claims -----------------------------------------------------
+
+    def claim_idempotency_key(self, team: str, claim: IdempotencyClaim, now_us: int) -> IdempotencyClaim:
+        """Store ``claim`` unless ``team`` holds a live claim on its operation and key; return the holder."""
+        params = {
+            "team": team,
+            "operation": claim.operation,
+            "key": claim.key,
+            "request_hash": claim.request_hash,
+            "resource_id": claim.resource_id,
+            "expires_at": claim.expires_at,
+            "now": now_us,
+        }
+        # Retrying is safe: an attempt that committed before its answer was lost left
+        # this very claim in place, and the retry gets it back.
+        if self._mariadb:
+
+            def work(cursor: Any) -> Any:
+                cursor.execute(self._claim_sql.sql, self._claim_sql.bind(params))
+                cursor.execute(self._claim_row_sql.sql, self._claim_row_sql.bind(params))
+                return cursor.fetchone()
+
+            request_hash, resource_id, expires_at = self._raw(work, transaction=True)
+        else:
+            request_hash, resource_id, expires_at = self._fetch_one(self._claim_sql, params)
+        return IdempotencyClaim(claim.operation, claim.key, request_hash, resource_id, expires_at)
+
+    def release_idempotency_key(self, team: str, claim: IdempotencyClaim) -> bool:
+        """Delete ``claim`` if the stored claim on its operation and key is still exactly it."""
+        columns = idempotency_claims.c
+        statement = idempotency_claims.delete().where(
+            columns.team == team,
+            columns.operation == claim.operation,
+            columns.key == claim.key,
+            columns.request_hash == claim.request_hash,
+            columns.resource_id == claim.resource_id,
+            columns.expires_at == claim.expires_at,
+        )
+        return self._run(lambda c: c.execute(statement).rowcount == 1, transaction=False)
+
+    def purge_idempotency_claims(self, now_us: int, limit: int) -> int:
+        """Delete up to ``limit`` claims expired at ``now_us`` (uses the expiry index)."""
+        if limit <= 0:
+            return 0
+        columns = idempotency_claims.c
+        expired = columns.expires_at <= now_us
+        if self._mariadb:
+            # MariaDB cannot delete from a table its own subquery reads, but takes a LIMIT.
+            statement = idempotency_claims.delete().where(expired).with_dialect_options(mysql_limit=limit)
+        else:
+            due = sa.select(columns.team, columns.operation, columns.key).where(expired).limit(limit)
+            # ``expired`` again on the outer DELETE: PostgreSQL rechecks it against a row
+            # replaced by a live claim since the subquery read it, and then spares it.
+            statement = idempotency_claims.delete().where(
+                sa.tuple_(columns.team, columns.operation, columns.key).in_(due), expired
+            )
+        return self._run(lambda c: c.execute(statement).rowcount, transaction=False)
+
     # -- RateLimiter ------------------------------------------------------------
 
     def _charge(self, cursor: Any, key: str, policy: RatePolicy, cost: int) -> RateDecision:
@@ -384,7 +460,22 @@ class SqlBackend:
             return decision, None
         if inserted:
             return decision, ticket
-        return decision, self._existing(ticket, StoreUnavailable("insert skipped"))
+        # The insert found the key taken by a racing mint, or the id by this statement's
+        # own first attempt (committed, its answer lost): the charge bought nothing, so
+        # give the token back. Only this case pays the extra round trip.
+        self._refund(bucket, policy)
+        return self._replay_decision(policy), self._existing(ticket, StoreUnavailable("insert skipped"))
+
+    def _refund(self, bucket: str, policy: RatePolicy) -> None:
+        params = {"bucket_key": bucket, "increment": policy.emission_interval_us}
+
+        def work(cursor: Any) -> None:
+            cursor.execute(self._refund_sql.sql, self._refund_sql.bind(params))
+
+        # One attempt: a retry after a refund that committed unseen would refund twice
+        # (over-admission). A lost refund only leaves the team one token short until it refills.
+        with contextlib.suppress(StoreUnavailable):
+            self._raw(work, transaction=False, attempts=1)
 
     def _replay_decision(self, policy: RatePolicy) -> RateDecision:
         return RateDecision(allowed=True, limit=policy.burst, remaining=0, retry_after_us=0, reset_after_us=0)
@@ -392,12 +483,19 @@ class SqlBackend:
     # -- housekeeping -----------------------------------------------------------
 
     def create_tables(self) -> None:
-        """Create the tables, or migrate them to the newest revision (:func:`upgrade`)."""
-        upgrade(self.engine)
+        """Create the tables, or migrate them to the newest revision (:func:`upgrade`).
+
+        A wrong URL (credentials, database name, SQLite path) raises ``ConfigurationError``;
+        a server out of reach ``StoreUnavailable``; both name the fix.
+        """
+        try:
+            upgrade(self.engine)
+        except (sa.exc.SQLAlchemyError, self._driver_error, CommandError) as error:
+            raise setup_error(self.engine.url, error) from error
 
     def clear(self) -> None:
-        """Delete every ticket, character and bucket (for tests)."""
-        self._run(lambda c: [c.execute(table.delete()) for table in (tickets, characters, buckets)])
+        """Delete every ticket, character, bucket and idempotency claim (for tests)."""
+        self._run(lambda c: [c.execute(table.delete()) for table in (tickets, characters, buckets, idempotency_claims)])
 
     def dispose(self) -> None:
         """Close pooled connections."""
@@ -406,7 +504,7 @@ class SqlBackend:
             self._single.dispose()
 
 
-def _sqlite_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
+def _sqlite_engine(url: sa.URL, busy_timeout_ms: int, **options: Any) -> Engine:
     engine = sa.create_engine(url, **options)
 
     @event.listens_for(engine, "connect")
@@ -428,35 +526,56 @@ def _sqlite_engine(url: str, busy_timeout_ms: int, **options: Any) -> Engine:
     return engine
 
 
-def open_backend(
-    url: str, *, create: bool = False, attempts: int = 5, busy_timeout_ms: int = 10_000, **engine_options: Any
-) -> SqlBackend:
-    """Open a :class:`SqlBackend` from a SQLAlchemy URL; ``engine_options`` go to ``create_engine``.
+def _backend(parsed: sa.URL, attempts: int, busy_timeout_ms: int, engine_options: dict[str, Any]) -> SqlBackend:
+    if parsed.get_backend_name() == "sqlite":
+        return SqlBackend(_sqlite_engine(parsed, busy_timeout_ms, **engine_options), attempts=attempts)
+    # No pool_pre_ping: it costs a round trip per call, and a connection that
+    # died in the pool fails fast and is retried by SqlBackend._run anyway.
+    # LIFO: under light load one warm connection (with its prepared statements
+    # and cached plans) serves every call instead of cycling through the pool.
+    options = {"pool_use_lifo": True, **engine_options}
+    engine = sa.create_engine(parsed, **options)
+    return SqlBackend(
+        engine,
+        autocommit_engine=sa.create_engine(parsed, isolation_level="AUTOCOMMIT", **options),
+        attempts=attempts,
+    )
 
-    With ``create`` the tables are created or migrated to the newest revision (:func:`upgrade`).
+
+def open_backend(
+    url: str,
+    *,
+    create: bool = False,
+    attempts: int = 5,
+    busy_timeout_ms: int = 10_000,
+    clock: Clock | None = None,
+    **engine_options: Any,
+) -> SqlBackend:
+    """Open a :class:`SqlBackend` from a database URL; ``engine_options`` go to ``create_engine``.
+
+    Schemes are case-insensitive; ``postgres://`` and ``postgresql://`` run on psycopg 3,
+    ``mysql://`` and ``mariadb://`` on PyMySQL. A URL that cannot work (a driver that is
+    not installed, a SQLite folder that does not exist) raises ``ConfigurationError``
+    naming the fix. With ``create`` the tables are created or migrated to the newest
+    revision (:func:`upgrade`); a server out of reach is then ``StoreUnavailable``.
+    ``clock`` is accepted and ignored: token buckets are timed by the database clock,
+    which every app server shares.
     """
-    parsed = sa.engine.make_url(url)
-    dialect = parsed.get_backend_name()
+    parsed = database_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        check_sqlite_path(parsed)
     try:
-        if dialect == "sqlite":
-            backend = SqlBackend(_sqlite_engine(url, busy_timeout_ms, **engine_options), attempts=attempts)
-        else:
-            # No pool_pre_ping: it costs a round trip per call, and a connection that
-            # died in the pool fails fast and is retried by SqlBackend._run anyway.
-            # LIFO: under light load one warm connection (with its prepared statements
-            # and cached plans) serves every call instead of cycling through the pool.
-            options = {"pool_use_lifo": True, **engine_options}
-            backend = SqlBackend(
-                sa.create_engine(url, **options),
-                autocommit_engine=sa.create_engine(url, isolation_level="AUTOCOMMIT", **options),
-                attempts=attempts,
-            )
-    except ModuleNotFoundError as error:
-        extra = "postgresql" if dialect == "postgresql" else "mysql"
-        raise BackendNotInstalled(
-            f"the database driver for {parsed.drivername}:// ({error.name}) is not installed: "
-            f'pip install "upload-tickets-sql[{extra}]"'
-        ) from error
-    if create:
-        backend.create_tables()
+        backend = _backend(parsed, attempts, busy_timeout_ms, engine_options)
+    except (ModuleNotFoundError, sa.exc.NoSuchModuleError) as error:
+        raise driver_error(parsed, error) from error
+    except (sa.exc.ArgumentError, TypeError, ValueError) as error:
+        raise ConfigurationError(f"cannot open {parsed.render_as_string(hide_password=True)}: {error}") from error
+    try:
+        if backend.engine.dialect.is_async:
+            raise driver_error(parsed, ValueError(f"{parsed.get_driver_name()} is an asyncio driver"))
+        if create:
+            backend.create_tables()
+    except BaseException:
+        backend.dispose()
+        raise
     return backend

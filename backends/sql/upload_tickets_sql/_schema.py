@@ -117,6 +117,22 @@ characters = sa.Table(
     mysql_charset="utf8mb4",
 )
 
+#: Idempotency keys of operations other than mint (whose key lives on the ticket it made).
+idempotency_claims = sa.Table(
+    "upload_ticket_idempotency_claims",
+    metadata,
+    sa.Column("team", key_string(128), primary_key=True),
+    sa.Column("operation", key_string(32), primary_key=True),
+    sa.Column("key", key_string(255), primary_key=True),
+    # Compared byte for byte when a claim is released, so no case-insensitive collation.
+    sa.Column("request_hash", key_string(64), nullable=False),
+    sa.Column("resource_id", key_string(64), nullable=False),
+    sa.Column("expires_at", sa.BigInteger, nullable=False),
+    sa.Index("ix_upload_ticket_idempotency_claims_expires_at", "expires_at"),
+    mysql_charset="utf8mb4",
+    sqlite_with_rowid=False,
+)
+
 TICKET_COLUMNS = tuple(column.name for column in tickets.columns)
 
 

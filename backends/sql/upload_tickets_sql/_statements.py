@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, CursorResult, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
-from upload_tickets_sql._schema import buckets, tickets
+from upload_tickets_sql._schema import buckets, idempotency_claims, tickets
 
 KEY, INCREMENT, CAPACITY = (
     sa.bindparam("bucket_key", type_=buckets.c.key.type),
@@ -133,4 +133,50 @@ def charge_and_insert_statement() -> Any:
         charge.c.allowed,
         charge.c.checked_at,
         sa.select(sa.func.count()).select_from(created).scalar_subquery(),
+    )
+
+
+def refund_statement() -> Any:
+    """Give back ``increment`` µs charged to bucket ``bucket_key`` by a mint that created nothing."""
+    return buckets.update().where(buckets.c.key == KEY).values(tat=buckets.c.tat - INCREMENT)
+
+
+CLAIM_HOLDER = ("request_hash", "resource_id", "expires_at")
+
+
+def claim_statement(dialect: str) -> Any:
+    """An upsert storing a claim unless a live one (``expires_at`` after ``now``) holds its key.
+
+    Either way the row afterwards is the claim that holds; PostgreSQL and SQLite return
+    its :data:`CLAIM_HOLDER` columns, MariaDB reads them back (:func:`claim_row_statement`).
+    """
+    columns = idempotency_claims.c
+    values = {column.name: sa.bindparam(column.name, type_=column.type) for column in idempotency_claims.columns}
+    expired = columns.expires_at <= sa.bindparam("now", type_=sa.BigInteger)
+    if dialect in ("mysql", "mariadb"):
+        mysql_upsert = mysql.insert(idempotency_claims).values(values)
+        # expires_at last: MariaDB's assignments see earlier ones, and the CASE must read the old expiry.
+        return mysql_upsert.on_duplicate_key_update(
+            [(name, sa.case((expired, mysql_upsert.inserted[name]), else_=columns[name])) for name in CLAIM_HOLDER]
+        )
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(idempotency_claims).values(values)
+    # A live holder is "updated" to itself, so RETURNING yields the holder either way: one
+    # statement, with no window between a failed insert and a read for a release to slip into.
+    return upsert.on_conflict_do_update(
+        index_elements=list(idempotency_claims.primary_key),
+        set_={name: sa.case((expired, upsert.excluded[name]), else_=columns[name]) for name in CLAIM_HOLDER},
+    ).returning(*(columns[name] for name in CLAIM_HOLDER))
+
+
+def claim_row_statement() -> Any:
+    """Read a claim back after a MariaDB upsert (locked: it sees the row the upsert left)."""
+    columns = idempotency_claims.c
+    return (
+        sa.select(*(columns[name] for name in CLAIM_HOLDER))
+        .where(
+            columns.team == sa.bindparam("team", type_=columns.team.type),
+            columns.operation == sa.bindparam("operation", type_=columns.operation.type),
+            columns.key == sa.bindparam("key", type_=columns.key.type),
+        )
+        .with_for_update()
     )
