@@ -8,18 +8,20 @@ no business rule lives in them. Every :class:`UploadTicketsError` becomes its st
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
 import time
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import attrs
 
 from upload_tickets import _bodies
 from upload_tickets._errors import (
+    ConfigurationError,
     InvalidRequest,
     MethodNotAllowed,
     NotFound,
@@ -32,7 +34,7 @@ from upload_tickets._io import read_capped
 from upload_tickets._models import Character, RateDecision, Team, UploadAdmission, UploadTicket
 from upload_tickets._policy import Operation, RatePolicy
 from upload_tickets.auth import ApiKeyResolver, RequestContext
-from upload_tickets.protocols import TeamDirectory, TeamResolver, VerifyingSigner
+from upload_tickets.protocols import AsyncTeamResolver, TeamDirectory, TeamResolver, VerifyingSigner
 from upload_tickets.service import UploadTickets
 
 MAX_JSON_BODY = 64 * 1024
@@ -249,11 +251,19 @@ class HttpApi:
     """
 
     def __init__(
-        self, service: UploadTickets, teams: TeamResolver | TeamDirectory, *, upload_path: str = "/uploads/"
+        self,
+        service: UploadTickets,
+        teams: TeamResolver | AsyncTeamResolver | TeamDirectory,
+        *,
+        upload_path: str = "/uploads/",
     ) -> None:
         self.service = service
         #: Who is calling: any :class:`TeamResolver`; a bare directory of API keys is the spec's ``X-Api-Key``.
-        self.resolver: TeamResolver = teams if isinstance(teams, TeamResolver) else ApiKeyResolver(teams)
+        self.resolver: TeamResolver | AsyncTeamResolver = (
+            teams if isinstance(teams, TeamResolver | AsyncTeamResolver) else ApiKeyResolver(teams)
+        )
+        #: An async resolver is awaited by an async server, which passes the team to :meth:`begin`.
+        self.resolver_is_async = inspect.iscoroutinefunction(self.resolver.resolve)
         self.upload_path = upload_path
         self.routes: tuple[Route, ...] = API_ROUTES
         if isinstance(service.signer, VerifyingSigner):
@@ -284,9 +294,10 @@ class HttpApi:
         headers: Mapping[str, str],
         body: bytes | Iterable[bytes],
         transport: Mapping[str, object] | None = None,
+        team: Team | None = None,
     ) -> HttpResponse:
         """Route one request whose body is at hand; ``headers`` keys must be lower-case."""
-        outcome = self.begin(method, path, query, headers, transport)
+        outcome = self.begin(method, path, query, headers, transport, team)
         if isinstance(outcome, HttpResponse):
             return outcome
         return outcome.finish(body)
@@ -298,11 +309,13 @@ class HttpApi:
         query: str,
         headers: Mapping[str, str],
         transport: Mapping[str, object] | None = None,
+        team: Team | None = None,
     ) -> HttpResponse | PendingRequest:
         """Judge a request by its line and headers: an answer, or a request waiting for its body.
 
         ``transport`` is what the server knows beyond the headers (e.g. the ASGI ``tls``
-        extension), handed to the team resolver.
+        extension), handed to the team resolver. ``team`` is the caller when the server
+        already resolved it (an async resolver, awaited by the server: see :meth:`needs_team`).
         """
         try:
             route, variable = self.match(method, path)
@@ -310,14 +323,14 @@ class HttpApi:
             if route.body == "none":
                 if declared != 0 and ("transfer-encoding" in headers or declared is not None):
                     raise InvalidRequest("this route takes no request body", code="body_not_allowed")
-                team = self.authenticate(RequestContext(method, path, headers, transport or {}))
+                team = team or self.authenticate(RequestContext(method, path, headers, transport or {}))
                 return self._bodyless_handlers[route.name](team, variable, query)
             if route.body == "upload":
                 admission = self.service.admit_upload(
                     variable, query, content_type=headers.get("content-type"), content_length=declared
                 )
                 return PendingRequest(route, admission.max_bytes, self._guarded(self._finish_upload, admission))
-            team = self.authenticate(RequestContext(method, path, headers, transport or {}))
+            team = team or self.authenticate(RequestContext(method, path, headers, transport or {}))
             if declared is not None and declared > MAX_JSON_BODY:
                 raise PayloadTooLarge(f"JSON bodies are limited to {MAX_JSON_BODY} bytes", param="Content-Length")
             handler = self._json_handlers[route.name]
@@ -362,9 +375,21 @@ class HttpApi:
         allow = tuple(sorted({route.method for route in candidates}))
         raise MethodNotAllowed(f"{path} takes {', '.join(allow)}, not {method}", allow=allow)
 
+    def needs_team(self, method: str, path: str) -> bool:
+        """Whether ``method path`` is a route that answers to a team (every route but the upload host's PUT)."""
+        try:
+            route, _ = self.match(method, path)
+        except UploadTicketsError:
+            return False  # begin() answers 404/405 without asking who calls
+        return route.body != "upload"
+
     def authenticate(self, request: RequestContext) -> Team:
-        """The calling team, as the resolver names it, or ``Unauthenticated``."""
-        return self.resolver.resolve(request)
+        """The calling team, as a sync resolver names it, or ``Unauthenticated``."""
+        if self.resolver_is_async:
+            raise ConfigurationError(
+                "this HttpApi has an async team resolver: await it in your async server and pass team= to begin()"
+            )
+        return cast(TeamResolver, self.resolver).resolve(request)
 
     def init_upload(self, team: Team, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``POST /v1/characters/uploads/init``."""

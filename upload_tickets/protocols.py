@@ -265,6 +265,15 @@ class TeamResolver(Protocol):
 
 
 @runtime_checkable
+class AsyncTeamResolver(Protocol):
+    """A :class:`TeamResolver` that awaits (a session store, a token introspection call)."""
+
+    async def resolve(self, request: RequestContext) -> Team:
+        """The calling team, or raise ``Unauthenticated``."""
+        ...
+
+
+@runtime_checkable
 class TeamDirectory(Protocol):
     """Resolves API keys to teams."""
 
@@ -274,6 +283,7 @@ class TeamDirectory(Protocol):
 
 
 __all__ = [
+    "AsyncTeamResolver",
     "BatchChargingTicketStore",
     "BlobStore",
     "ChargingTicketStore",

@@ -15,13 +15,15 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import anyio
 import anyio.to_thread
 
 from upload_tickets import MethodNotAllowed, PayloadTooLarge, RequestTimeout, UploadTicketsError
+from upload_tickets.auth import RequestContext
 from upload_tickets.http import BodyDeadlines, HttpApi, HttpResponse, PendingRequest, closing
+from upload_tickets.protocols import AsyncTeamResolver
 from upload_tickets_server.body import ClientDisconnected, SpooledBody, read_body
 from upload_tickets_server.openapi import openapi_document
 
@@ -100,7 +102,17 @@ class UploadTicketsApp:
             return
         query = scope["query_string"].decode("latin-1")
         # A PUT's admission reads the ticket; on a networked store that is blocking I/O.
-        outcome = await self._call(self.api.begin, method, path, query, headers, _transport(scope))
+        transport, team = _transport(scope), None
+        if self.api.resolver_is_async and self.api.needs_team(method, path):
+            # An async resolver (a session store, token introspection) is awaited here, on
+            # the loop; the team then rides into begin() like any other argument.
+            try:
+                resolver = cast(AsyncTeamResolver, self.api.resolver)
+                team = await resolver.resolve(RequestContext(method, path, headers, transport))
+            except UploadTicketsError as error:
+                await self._send(send, self.api.error_response(error), headers)
+                return
+        outcome = await self._call(self.api.begin, method, path, query, headers, transport, team)
         if isinstance(outcome, HttpResponse):
             await self._send(send, outcome, headers)
             return
