@@ -14,6 +14,7 @@ from tests.support import put
 from upload_tickets import Team, Unauthenticated
 from upload_tickets.auth import RequestContext
 from upload_tickets.http import HttpApi
+from upload_tickets.memory import MemoryTeamDirectory
 from upload_tickets.testing import image_bytes
 from upload_tickets.testing.kit import memory_api
 
@@ -109,3 +110,13 @@ def test_the_default_resolver_is_the_api_key_directory(headers: dict[str, str]) 
     refused = memory_api(teams={"al_live_known_key_0001": Team("k")}).handle("GET", "/v1/characters", "", headers, b"")
     assert refused.status == 401
     assert refused.header("WWW-Authenticate") == 'ApiKey header="X-Api-Key"'
+
+
+def test_a_revoked_key_is_refused_on_the_next_request() -> None:
+    directory = MemoryTeamDirectory({"al_live_revoke_me_0001": Team("k")})
+    api = memory_api(teams=directory)
+    headers = {"x-api-key": "al_live_revoke_me_0001"}
+    assert api.handle("GET", "/v1/characters", "", headers, b"").status == 200
+    assert directory.revoke("al_live_revoke_me_0001") is True
+    assert api.handle("GET", "/v1/characters", "", headers, b"").status == 401
+    assert directory.revoke("al_live_revoke_me_0001") is False

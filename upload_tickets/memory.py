@@ -308,6 +308,10 @@ class MemoryTeamDirectory:
         """Register ``api_key`` for ``team``."""
         self._teams[hash_api_key(api_key)] = team
 
+    def revoke(self, api_key: str) -> bool:
+        """Forget ``api_key``: the very next lookup answers ``None``; ``False`` if it was unknown."""
+        return self._teams.pop(hash_api_key(api_key), None) is not None
+
     def team_for_key(self, api_key: str) -> Team | None:
         """The team owning ``api_key``, or ``None``."""
         return self._teams.get(hash_api_key(api_key))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import cast
 
 import pytest
@@ -16,7 +15,6 @@ from upload_tickets import (
     ManualClock,
     MemoryBlobStore,
     MintRequest,
-    MintResult,
     State,
     StoreUnavailable,
     SystemClock,
@@ -70,34 +68,6 @@ def test_an_operation_with_a_colon_is_refused(redis_backend: RedisBackend) -> No
     # ("a:b", "c") and ("a", "b:c") would share a key.
     with pytest.raises(ValueError, match="colon-free"):
         redis_backend.claim_idempotency_key("team_a", IdempotencyClaim("a:b", "c", "h", "r", _FAR_FUTURE), START_US)
-
-
-def test_racing_idempotent_mints_make_one_ticket_and_one_charge(redis_backend: RedisBackend) -> None:
-    service = redis_service(redis_backend, SystemClock(), MemoryBlobStore())
-    team = Team("racer")
-    start = threading.Barrier(8)
-    results: list[MintResult] = []
-    errors: list[BaseException] = []
-
-    def mint() -> None:
-        start.wait()
-        try:
-            results.append(service.mint(team, REQUEST, idempotency_key="k"))
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=mint) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
-    assert errors == []
-    assert len({result.ticket.id for result in results}) == 1
-    assert sorted(result.replayed for result in results) == [False] + [True] * 7
-    assert len(redis_backend.expired(_FAR_FUTURE, 100)) == 1  # every ticket of every team under the prefix
-    # Charged once by the race, once now.
-    assert redis_backend.acquire(_bucket(team), CHARACTERS_POST).remaining == CHARACTERS_POST.burst - 2
 
 
 def test_a_charge_whose_answer_was_lost_is_not_sent_again(lossy_redis: LossyRedis) -> None:

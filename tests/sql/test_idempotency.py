@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from tests.sql.conftest import file_blobs, sql_service
 from upload_tickets import MintRequest, MintResult, Operation, SystemClock, Team, UploadTicket
+from upload_tickets.testing.rules import run_at_once
 from upload_tickets_sql import SqlBackend, tickets
 
 
@@ -33,23 +34,10 @@ def test_racing_replays_of_a_mint_make_one_ticket_and_are_charged_once(
         return found
 
     monkeypatch.setattr(sql_backend, "find_by_idempotency_key", find_then_wait_for_the_others)
-    results: list[MintResult] = []
-    errors: list[BaseException] = []
-
-    def mint() -> None:
-        try:
-            results.append(service.mint(team, request, idempotency_key="k"))
-        except BaseException as error:
-            errors.append(error)
-
-    threads = [threading.Thread(target=mint) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    outcomes = run_at_once(8, lambda: service.mint(team, request, idempotency_key="k"))
     monkeypatch.undo()
-    assert errors == []
+    results = [outcome for outcome in outcomes if isinstance(outcome, MintResult)]
+    assert len(results) == 8, outcomes
     assert len({result.ticket.id for result in results}) == 1
     assert [result.replayed for result in results].count(False) == 1
     with sql_backend.engine.connect() as connection:

@@ -70,7 +70,8 @@ def _upload(service: UploadTickets, team: Team, data: bytes | None = None, reque
     return minted.ticket.id
 
 
-def _race(workers: int, call: Callable[[], _T]) -> list[_T | BaseException]:
+def run_at_once(workers: int, call: Callable[[], _T]) -> list[_T | BaseException]:
+    """Run ``call`` on ``workers`` threads released together; each one's result or exception, in finishing order."""
     barrier = threading.Barrier(workers)
     outcomes: list[_T | BaseException] = []
 
@@ -171,7 +172,7 @@ class ServiceRulesContract:
 
     def test_racing_idempotent_mints_are_charged_once(self, service_factory: ServiceFactory) -> None:
         service, team = service_factory(ManualClock(START_US)), _team()
-        outcomes = _race(8, lambda: service.mint(team, _PNG, idempotency_key="same"))
+        outcomes = run_at_once(8, lambda: service.mint(team, _PNG, idempotency_key="same"))
         assert all(not isinstance(o, BaseException) for o in outcomes), outcomes
         assert len({o.ticket.id for o in outcomes if not isinstance(o, BaseException)}) == 1
         assert len(_tickets_of(service, team)) == 1
@@ -182,7 +183,7 @@ class ServiceRulesContract:
     ) -> None:
         service, team = service_factory(ManualClock(START_US)), _team()
         ids = [_upload(service, team) for _ in range(2)]
-        outcomes = _race(6, lambda: service.consume(team, ids, idempotency_key="one-character"))
+        outcomes = run_at_once(6, lambda: service.consume(team, ids, idempotency_key="one-character"))
         assert all(not isinstance(o, BaseException) for o in outcomes), outcomes
         made = {o.character.id for o in outcomes if not isinstance(o, BaseException)}
         assert len(made) == 1
