@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import httpx
 
+from upload_tickets.testing.processes import running
+
 CLI = [sys.executable, "-m", "upload_tickets_server.cli"]
-
-
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def create_key(data_dir: str, team: str = "bench") -> str:
@@ -39,18 +32,5 @@ def serve_command(data_dir: str, port: int, store_url: str | None, *flags: str) 
 @contextmanager
 def serving(command: list[str], port: int) -> Iterator[None]:
     """Run ``command`` until the block ends; ready once ``port`` answers HTTP."""
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError(f"{command} did not start") from None
-                time.sleep(0.05)
+    with running(command, lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=1) is not None, timeout_s=30):
         yield
-    finally:
-        process.terminate()
-        process.wait(timeout=10)

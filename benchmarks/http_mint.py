@@ -13,7 +13,8 @@ import tempfile
 
 from benchmarks._harness import Figure
 from benchmarks._http_load import post_json, requests_per_second
-from benchmarks._server import create_key, free_port, serve_command, serving
+from benchmarks._server import create_key, serve_command, serving
+from upload_tickets.testing.processes import free_port
 
 _PATH = "/v1/characters/uploads/init"
 _BODY = json.dumps({"filename": "front.png", "extension": "png", "content_type": "image/png"}).encode()

@@ -20,8 +20,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from benchmarks._harness import Figure
-from benchmarks._server import create_key, free_port, serve_command, serving
+from benchmarks._server import create_key, serve_command, serving
 from upload_tickets.testing import image_bytes
+from upload_tickets.testing.processes import free_port
 
 _INIT = "/v1/characters/uploads/init"
 _PNG = image_bytes("image/png")

@@ -89,7 +89,7 @@ def test_every_control_format_and_separator_character_is_refused(char: str) -> N
 )
 def test_an_invalid_mint_request_cannot_be_built(args: tuple[object, object, object], param: str) -> None:
     with pytest.raises(InvalidRequest) as refused:
-        MintRequest(*args)  # type: ignore[arg-type]
+        MintRequest(*args)  # type: ignore[arg-type]  # wrong types on purpose
     assert refused.value.param == param
 
 
@@ -109,7 +109,7 @@ def test_team_policy_is_validated() -> None:
             Team("t", content_types=bad)
     for cap in [0, -1, True, 1.5]:
         with pytest.raises(InvalidRequest):
-            Team("t", max_upload_bytes=cap)  # type: ignore[arg-type]
+            Team("t", max_upload_bytes=cap)  # type: ignore[arg-type]  # wrong types on purpose
 
 
 @pytest.mark.parametrize("missing", ["filename", "extension", "content_type"])

@@ -26,12 +26,10 @@ from upload_tickets._models import (
     Team,
     UploadTicket,
 )
-from upload_tickets._policy import RatePolicy
+from upload_tickets._policy import MINUTE_US, RatePolicy
 from upload_tickets._ratelimit import gcra
 from upload_tickets.clock import SystemClock
 from upload_tickets.protocols import Clock
-
-_MINUTE_US = 60_000_000
 
 
 class MemoryTicketStore:
@@ -65,7 +63,7 @@ class MemoryTicketStore:
             if ticket.id in self._tickets:
                 raise ValueError(f"duplicate ticket id {ticket.id}")
             self._tickets[ticket.id] = ticket
-            minute = ticket.expires_at // _MINUTE_US
+            minute = ticket.expires_at // MINUTE_US
             bucket = self._expiry.get(minute)
             if bucket is None:
                 bucket = self._expiry[minute] = []
@@ -177,7 +175,7 @@ class MemoryTicketStore:
         """Tickets at or past their TTL, oldest minute first."""
         with self._lock:
             found: list[UploadTicket] = []
-            for minute in sorted(m for m in self._expiry_minutes if m <= now_us // _MINUTE_US):
+            for minute in sorted(m for m in self._expiry_minutes if m <= now_us // MINUTE_US):
                 bucket = self._expiry[minute]
                 # Ids of deleted tickets are dropped here, lazily, rather than searched for in delete().
                 bucket[:] = [ticket_id for ticket_id in bucket if ticket_id in self._tickets]

@@ -92,8 +92,7 @@ def store_from_url(url: str, **options: Any) -> TicketStore:
 
 
 def _find_factory(scheme: str) -> BackendFactory | None:
-    if scheme == "memory":
-        return memory_backend
+    # memory:// too is an entry point (the core's own pyproject registers it): one way in.
     for entry_point in entry_points(group=ENTRY_POINT_GROUP, name=scheme):
         factory: BackendFactory = entry_point.load()
         return factory

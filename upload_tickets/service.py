@@ -48,7 +48,7 @@ from upload_tickets._models import (
     UploadAdmission,
     UploadTicket,
 )
-from upload_tickets._policy import SPEC_RATES, Operation, RatePolicy, RateTable, TTLPolicy
+from upload_tickets._policy import SECOND_US, SPEC_RATES, Operation, RatePolicy, RateTable, TTLPolicy
 from upload_tickets.classify import ImageClassifier
 from upload_tickets.clock import SystemClock
 from upload_tickets.protocols import (
@@ -65,7 +65,6 @@ from upload_tickets.protocols import (
     VerifyingSigner,
 )
 
-_SECOND_US = 1_000_000
 # Optimistic writes retry on a lost race; each retry re-reads and re-judges, and a
 # ticket can only move forward a few states, so a handful of attempts always settles.
 _MAX_ATTEMPTS = 8
@@ -629,8 +628,8 @@ class UploadTickets:
 def _url_expiry(now_us: int, ttl: TTLPolicy) -> int:
     # Whole seconds, as URLs carry Unix seconds: rounded up so a URL lives at least its TTL,
     # but never past the ticket's own expiry (when the two TTLs are equal).
-    rounded_up = -(-(now_us + ttl.upload_url_ttl_us) // _SECOND_US) * _SECOND_US
-    return min(rounded_up, (now_us + ttl.ticket_ttl_us) // _SECOND_US * _SECOND_US)
+    rounded_up = -(-(now_us + ttl.upload_url_ttl_us) // SECOND_US) * SECOND_US
+    return min(rounded_up, (now_us + ttl.ticket_ttl_us) // SECOND_US * SECOND_US)
 
 
 def _bucket(policy: RatePolicy, team: Team) -> str:

@@ -41,7 +41,7 @@ _T = TypeVar("_T")
 
 
 def _team(**policy: object) -> Team:
-    return Team(f"rules-{uuid.uuid4().hex[:12]}", **policy)  # type: ignore[arg-type]
+    return Team(f"rules-{uuid.uuid4().hex[:12]}", **policy)  # type: ignore[arg-type]  # keyword policy fields, typed by Team
 
 
 def _bucket(service: UploadTickets, team: Team, operation: Operation = Operation.MINT) -> tuple[str, int]:

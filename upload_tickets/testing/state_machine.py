@@ -24,13 +24,12 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from upload_tickets import _errors as errors
 from upload_tickets._models import CharacterState, MintRequest, State, Team
-from upload_tickets._policy import Operation
+from upload_tickets._policy import SECOND_US, Operation
 from upload_tickets._ratelimit import gcra
 from upload_tickets.clock import ManualClock
 from upload_tickets.service import UploadTickets
 from upload_tickets.testing._fixtures import START_US, image_bytes
 
-_S = 1_000_000
 _KINDS = {"jpg": "image/jpeg", "png": "image/png", "webp": "image/webp"}
 _OTHER_TYPE = {"image/jpeg": "image/png", "image/png": "image/webp", "image/webp": "image/jpeg"}
 
@@ -278,7 +277,18 @@ def service_state_machine(
                 self.deleted_characters[character_id] = (owner, keys)
                 del self.characters[character_id]
 
-        @rule(step=st.sampled_from([1 * _S, 2 * _S, 61 * _S, 16 * 60 * _S, 12 * 3600 * _S, 25 * 3600 * _S]))
+        @rule(
+            step=st.sampled_from(
+                [
+                    1 * SECOND_US,
+                    2 * SECOND_US,
+                    61 * SECOND_US,
+                    16 * 60 * SECOND_US,
+                    12 * 3600 * SECOND_US,
+                    25 * 3600 * SECOND_US,
+                ]
+            )
+        )
         def advance(self, step: int) -> None:
             self.clock.advance(step)
 
