@@ -11,30 +11,22 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.s3.support import ACCESS_KEY, BUCKET, S3Server
+from upload_tickets.testing.processes import free_port, running
 from upload_tickets_s3 import S3Location
 
 S3RVER = Path(__file__).parent / "s3rver"
 LOCALSTACK = Path(__file__).parent / "localstack"
 LOCALSTACK_VENV = Path(__file__).parents[2] / ".venv-localstack"
 LOCALSTACK_KEY = "test"  # LocalStack's default account
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _ensure_s3rver() -> None:
@@ -78,48 +70,21 @@ def _answers(url: str) -> Callable[[], bool]:
     return ready
 
 
-@contextmanager
-def _running(
-    name: str, command: list[str], ready: Callable[[], bool], *, env: Mapping[str, str] | None = None
-) -> Iterator[None]:
-    """Run ``command`` until the block ends; ``ready`` polls it up first."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if ready():
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start")
-            time.sleep(0.1)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 @pytest.fixture(scope="session")
 def s3rver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     _ensure_s3rver()
-    port = _free_port()
+    port = free_port()
     data = tmp_path_factory.mktemp("s3rver")
     endpoint = f"http://127.0.0.1:{port}"
     command = ["node", str(S3RVER / "serve.js"), "-d", str(data), "-a", "127.0.0.1", "-p", str(port)]
-    with _running("s3rver", [*command, "--silent", "--configure-bucket", BUCKET], _answers(endpoint)):
+    with running([*command, "--silent", "--configure-bucket", BUCKET], _answers(endpoint), name="s3rver"):
         yield S3Server(endpoint, S3Location(bucket=BUCKET, endpoint_url=endpoint, addressing="path"), ACCESS_KEY)
 
 
 @pytest.fixture(scope="session")
 def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     python = _localstack_python()
-    port = _free_port()
+    port = free_port()
     root = tmp_path_factory.mktemp("localstack")
     env = {
         **os.environ,
@@ -145,7 +110,7 @@ def localstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         return health.status_code == 200 and health.json()["services"].get("s3") in ("running", "available")
 
     command = [str(python), str(LOCALSTACK / "serve.py"), str(root / "objects")]
-    with _running("LocalStack", command, s3_is_up, env=env):
+    with running(command, s3_is_up, name="LocalStack", env=env):
         server = S3Server(endpoint, S3Location(bucket=BUCKET, endpoint_url=endpoint, addressing="path"), LOCALSTACK_KEY)
         server.client().create_bucket(Bucket=BUCKET)
         yield server
