@@ -36,6 +36,7 @@ from upload_tickets._policy import Operation, RatePolicy
 from upload_tickets.auth import ApiKeyResolver, RequestContext
 from upload_tickets.protocols import AsyncTeamResolver, TeamDirectory, TeamResolver, VerifyingSigner
 from upload_tickets.service import UploadTickets
+from upload_tickets.signing import _FIELDS as _SIGNED_FIELDS
 
 MAX_JSON_BODY = 64 * 1024
 _log = logging.getLogger("upload_tickets")
@@ -128,16 +129,73 @@ def ticket_view(ticket: UploadTicket, now_us: int) -> dict[str, object]:
 
 
 BodyKind = Literal["none", "json", "upload"]
+ParamLocation = Literal["path", "query", "header"]
+
+
+@attrs.frozen
+class Param:
+    """A request parameter a route reads: its name, where it travels, and whether it must be there."""
+
+    name: str
+    location: ParamLocation
+    required: bool = False
+    #: The name as a lower-cased headers mapping holds it.
+    key: str = attrs.field(init=False)
+
+    @key.default
+    def _key(self) -> str:
+        return self.name.lower()
+
+
+#: The API version pin a mint may name (default: the team's pin).
+API_VERSION = Param("X-Api-Version", "header")
+#: The key that makes a POST safe to retry.
+IDEMPOTENCY_KEY = Param("Idempotency-Key", "header")
+#: The character list's paging.
+PAGE_QUERY = (Param("cursor", "query"), Param("limit", "query"))
+#: The signed upload URL's query fields, in the signer's order, each required.
+SIGNED_QUERY = tuple(Param(name, "query", required=True) for name in _SIGNED_FIELDS)
 
 
 @attrs.frozen
 class Route:
-    """One endpoint: a method on a path (``{upload_id}`` marks its one variable segment)."""
+    """One endpoint: a method on a path (``{upload_id}`` marks its one variable segment) and what it reads.
+
+    ``params`` are the query and header parameters the handler reads (the path variable
+    comes from ``path``); ``request_schema`` names a JSON body's schema; ``statuses`` are
+    the success statuses the handler answers. The OpenAPI document is built from these.
+    """
 
     name: str
     method: str
     path: str
     body: BodyKind
+    params: tuple[Param, ...] = ()
+    request_schema: str | None = None
+    statuses: tuple[int, ...] = (200,)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.body == "json") != (self.request_schema is not None):
+            raise ValueError(f"route {self.name}: a JSON body, and only a JSON body, names a request_schema")
+        if any(param.location == "path" for param in self.params):
+            raise ValueError(f"route {self.name}: the path variable comes from the path template")
+
+    @property
+    def auth(self) -> bool:
+        """Whether the route answers to a team (every route but the upload host's signed PUT)."""
+        return self.body != "upload"
+
+    @property
+    def path_variable(self) -> str | None:
+        """The name of the path's variable segment, or ``None`` for a fixed path."""
+        _, brace, rest = self.path.partition("{")
+        return rest.partition("}")[0] if brace else None
+
+    @property
+    def parameters(self) -> tuple[Param, ...]:
+        """Every parameter the route reads: the path variable first, then ``params``."""
+        variable = self.path_variable
+        return self.params if variable is None else (Param(variable, "path", required=True), *self.params)
 
     def variable(self, path: str) -> str | None:
         """The variable segment if ``path`` matches this route's template, else ``None``."""
@@ -148,16 +206,44 @@ class Route:
         return rest if path.startswith(prefix) and rest and "/" not in rest else None
 
 
-#: The spec's API routes; the upload host's PUT route is added where it is mounted.
+#: The spec's API routes; the upload host's PUT route (:func:`upload_route`) is added where it is mounted.
 API_ROUTES = (
-    Route("init_upload", "POST", "/v1/characters/uploads/init", "json"),
-    Route("classify", "POST", "/v1/characters/uploads/classify", "json"),
-    Route("create_character", "POST", "/v1/characters", "json"),
+    Route(
+        "init_upload",
+        "POST",
+        "/v1/characters/uploads/init",
+        "json",
+        params=(API_VERSION, IDEMPOTENCY_KEY),
+        request_schema="MintRequest",
+        statuses=(201, 200),
+    ),
+    Route(
+        "classify",
+        "POST",
+        "/v1/characters/uploads/classify",
+        "json",
+        params=(IDEMPOTENCY_KEY,),
+        request_schema="ClassifyRequest",
+    ),
+    Route(
+        "create_character",
+        "POST",
+        "/v1/characters",
+        "json",
+        params=(IDEMPOTENCY_KEY,),
+        request_schema="CreateCharacterRequest",
+        statuses=(201, 200),
+    ),
     Route("get_upload", "GET", "/v1/characters/uploads/{upload_id}", "none"),
-    Route("list_characters", "GET", "/v1/characters", "none"),
+    Route("list_characters", "GET", "/v1/characters", "none", params=PAGE_QUERY),
     Route("get_character", "GET", "/v1/characters/{character_id}", "none"),
-    Route("delete_character", "DELETE", "/v1/characters/{character_id}", "none"),
+    Route("delete_character", "DELETE", "/v1/characters/{character_id}", "none", statuses=(204,)),
 )
+
+
+def upload_route(upload_path: str) -> Route:
+    """The upload host's PUT of a ticket's bytes under ``upload_path``, authorised by its signed query."""
+    return Route("put_upload", "PUT", upload_path + "{upload_id}", "upload", params=SIGNED_QUERY)
 
 
 @attrs.frozen
@@ -227,7 +313,7 @@ def _page_query(query: str) -> tuple[str | None, int]:
         fields = urllib.parse.parse_qs(query, strict_parsing=bool(query), max_num_fields=4)
     except ValueError:
         raise InvalidRequest("malformed query string", param="query") from None
-    unknown = fields.keys() - {"cursor", "limit"}
+    unknown = fields.keys() - {param.name for param in PAGE_QUERY}
     if unknown:
         raise InvalidRequest(f"unknown query parameter {sorted(unknown)[0]!r}", param=sorted(unknown)[0])
     if any(len(values) > 1 for values in fields.values()):
@@ -267,7 +353,7 @@ class HttpApi:
         self.upload_path = upload_path
         self.routes: tuple[Route, ...] = API_ROUTES
         if isinstance(service.signer, VerifyingSigner):
-            self.routes += (Route("put_upload", "PUT", upload_path + "{upload_id}", "upload"),)
+            self.routes += (upload_route(upload_path),)
         # Indexed once: routing is on every request's path, mint's included.
         self._fixed_routes: dict[str, list[Route]] = {}
         for route in self.routes:
@@ -381,7 +467,7 @@ class HttpApi:
             route, _ = self.match(method, path)
         except UploadTicketsError:
             return False  # begin() answers 404/405 without asking who calls
-        return route.body != "upload"
+        return route.auth
 
     def authenticate(self, request: RequestContext) -> Team:
         """The calling team, as a sync resolver names it, or ``Unauthenticated``."""
@@ -395,9 +481,9 @@ class HttpApi:
         """``POST /v1/characters/uploads/init``."""
         request = _bodies.parse_mint_request(_decode(body))
         result = self.service.mint(
-            team, request, api_version=headers.get("x-api-version"), idempotency_key=headers.get("idempotency-key")
+            team, request, api_version=headers.get(API_VERSION.key), idempotency_key=headers.get(IDEMPOTENCY_KEY.key)
         )
-        extra: list[tuple[str, str]] = [("X-Api-Version", result.ticket.api_version)]
+        extra: list[tuple[str, str]] = [(API_VERSION.name, result.ticket.api_version)]
         extra.extend(self._rate_headers(Operation.MINT, result.rate))
         if result.replayed:
             extra.append(("Idempotent-Replayed", "true"))
@@ -416,7 +502,7 @@ class HttpApi:
     def classify(self, team: Team, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``POST /v1/characters/uploads/classify``."""
         upload_id = _bodies.parse_classify_request(_decode(body))
-        result = self.service.classify(team, upload_id, idempotency_key=headers.get("idempotency-key"))
+        result = self.service.classify(team, upload_id, idempotency_key=headers.get(IDEMPOTENCY_KEY.key))
         ticket = result.ticket
         assert ticket.classification is not None  # classify always records one
         return _json_response(
@@ -434,7 +520,7 @@ class HttpApi:
     def create_character(self, team: Team, headers: Mapping[str, str], body: Iterable[bytes]) -> HttpResponse:
         """``POST /v1/characters``: consume the uploads atomically."""
         upload_ids = _bodies.parse_consume_request(_decode(body))
-        result = self.service.consume(team, upload_ids, idempotency_key=headers.get("idempotency-key"))
+        result = self.service.consume(team, upload_ids, idempotency_key=headers.get(IDEMPOTENCY_KEY.key))
         headers_out = self._rate_headers(Operation.CONSUME, result.rate) + _replayed(result.replayed)
         return _json_response(200 if result.replayed else 201, character_view(result.character), headers_out)
 

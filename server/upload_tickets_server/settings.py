@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import attrs
 
+from upload_tickets import CHARACTERS_POST, TTLPolicy
 from upload_tickets.http import BodyDeadlines
 
 ENV_PREFIX = "UPLOAD_TICKETS_"
+_TTL = TTLPolicy()
 
 
 @attrs.frozen
@@ -22,11 +25,11 @@ class Settings:
     data_dir: Path = Path(".upload-tickets")
     store_url: str | None = None
     keys_url: str | None = None
-    upload_url_ttl_s: int = 15 * 60
-    ticket_ttl_s: int = 24 * 3600
-    rate_per_minute: int = 30
-    burst: int = 60
-    max_upload_bytes: int = 20 * 1024 * 1024
+    upload_url_ttl_s: int = int(_TTL.upload_url_ttl.total_seconds())
+    ticket_ttl_s: int = int(_TTL.ticket_ttl.total_seconds())
+    rate_per_minute: int = round(CHARACTERS_POST.limit * (dt.timedelta(minutes=1) / CHARACTERS_POST.period))
+    burst: int = CHARACTERS_POST.burst
+    max_upload_bytes: int = _TTL.max_upload_bytes
     sweep_interval_s: float = 60.0
     body_idle_timeout_s: float = BodyDeadlines().idle_s
     body_min_rate: int = BodyDeadlines().min_bytes_per_s
