@@ -6,18 +6,25 @@ import argparse
 import datetime as dt
 import logging
 import os
+import shlex
+import shutil
 import sys
 from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
+import sqlalchemy as sa
 
+from upload_tickets import DEFAULT_API_VERSION
 from upload_tickets_server.build import build
 from upload_tickets_server.keys import KEY_PREFIX_LENGTH, KEY_START, KeyInfo, SqlTeamDirectory
 from upload_tickets_server.settings import Settings, env_default
 
 _DEFAULTS = Settings()
+PROGRAM = "upload-tickets"
+DEV_TEAM = "dev"
+_ENV_NOTE = "An option's environment variable, in brackets, replaces its default."
 
 # A 1x1 PNG, so the walkthrough needs no image of your own.
 _TINY_PNG_B64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
@@ -50,6 +57,7 @@ class _Option:
     convert: Callable[[str], object]
     default: object
     help: str
+    unset: str | None = None  # the help's default when ``default`` is None
 
     @property
     def dest(self) -> str:
@@ -60,7 +68,7 @@ class _Option:
 _OPTIONS = (
     _Option("--host", "host", str, _DEFAULTS.host, "interface to listen on"),
     _Option("--port", "port", int, _DEFAULTS.port, "port to listen on"),
-    _Option("--public-url", "public_url", str, None, "URL clients use to reach this server (default http://HOST:PORT)"),
+    _Option("--public-url", "public_url", str, None, "URL clients use to reach this server", "http://HOST:PORT"),
     _Option(
         "--data-dir", "data_dir", Path, str(_DEFAULTS.data_dir), "where the SQLite files, signing keys and blobs live"
     ),
@@ -69,9 +77,10 @@ _OPTIONS = (
         "store_url",
         str,
         None,
-        "ticket store URL, e.g. postgresql+psycopg://..., redis://... (default: SQLite in the data dir)",
+        "ticket store URL, e.g. postgresql+psycopg://..., redis://...",
+        "SQLite in the data dir",
     ),
-    _Option("--keys-url", "keys_url", str, None, "API key database URL (default: SQLite in the data dir)"),
+    _Option("--keys-url", "keys_url", str, None, "API key database URL", "SQLite in the data dir"),
     _Option("--upload-url-ttl", "upload_url_ttl_s", int, _DEFAULTS.upload_url_ttl_s, "signed URL lifetime, seconds"),
     _Option("--ticket-ttl", "ticket_ttl_s", int, _DEFAULTS.ticket_ttl_s, "ticket lifetime, seconds"),
     _Option("--rate", "rate_per_minute", int, _DEFAULTS.rate_per_minute, "sustained requests per minute per team"),
@@ -82,7 +91,7 @@ _OPTIONS = (
         "sweep_interval_s",
         float,
         _DEFAULTS.sweep_interval_s,
-        "seconds between evictions (0: never)",
+        "seconds between evictions, 0 for never",
     ),
     _Option(
         "--body-idle-timeout",
@@ -93,8 +102,15 @@ _OPTIONS = (
     ),
     _Option("--body-min-rate", "body_min_rate", int, _DEFAULTS.body_min_rate, "slowest accepted body rate, bytes/s"),
     _Option("--body-grace", "body_grace_s", float, _DEFAULTS.body_grace_s, "seconds before the minimum rate applies"),
-    _Option("--s3-bucket", "s3_bucket", str, None, "upload straight to this S3 bucket (credentials as for boto3)"),
-    _Option("--s3-endpoint", "s3_endpoint", str, None, "S3-compatible endpoint URL (default: AWS)"),
+    _Option(
+        "--s3-bucket",
+        "s3_bucket",
+        str,
+        None,
+        "upload straight to this S3 bucket (credentials as for boto3)",
+        "none: uploads come to this server, bytes go to the data dir",
+    ),
+    _Option("--s3-endpoint", "s3_endpoint", str, None, "S3-compatible endpoint URL", "AWS"),
     _Option("--s3-region", "s3_region", str, _DEFAULTS.s3_region, "S3 region"),
     _Option(
         "--s3-prefix", "s3_prefix", str, _DEFAULTS.s3_prefix, "key prefix of staged uploads (the lifecycle rule's)"
@@ -117,8 +133,14 @@ def _add_options(parser: argparse.ArgumentParser, only: Collection[str] | None =
     for option in _OPTIONS:
         if only is None or option.dest in only:
             env = f"UPLOAD_TICKETS_{option.dest.upper()}"
-            default = env_default(option.dest, option.default)
-            parser.add_argument(option.flag, dest=option.dest, default=default, help=f"{option.help} [${env}]")
+            # The built-in default, never the environment's value: that may hold a password.
+            shown = option.unset if option.default is None else str(option.default)
+            parser.add_argument(
+                option.flag,
+                dest=option.dest,
+                default=env_default(option.dest, option.default),
+                help=f"{option.help} (default: {shown}) [${env}]".replace("%", "%%"),
+            )
     return parser
 
 
@@ -132,20 +154,60 @@ def _settings(args: argparse.Namespace) -> Settings:
     return attrs.evolve(_DEFAULTS, **changes)
 
 
-def serve(settings: Settings, log_level: str = "info") -> int:
+def _program() -> str:
+    """How to run this command again from here: ``upload-tickets``, or its path when that is not on PATH."""
+    invoked = sys.argv[0]
+    if Path(invoked).name != PROGRAM:
+        return PROGRAM  # python -m upload_tickets_server.cli, or an embedding: the installed name
+    on_path = shutil.which(PROGRAM)
+    if on_path is not None and Path(on_path).resolve() == Path(invoked).resolve():
+        return PROGRAM
+    return shlex.quote(invoked)  # e.g. .venv-serve/bin/upload-tickets, as ./dev serve runs it
+
+
+def keys_flags(settings: Settings) -> str:
+    """The flags that point ``keys`` at the key database ``serve`` uses, if not the default one."""
+    if settings.keys_url is not None:
+        shown = sa.make_url(settings.keys_url).render_as_string(hide_password=True)
+        return f" --keys-url {shlex.quote(shown)}"
+    if settings.data_dir != _DEFAULTS.data_dir:
+        return f" --data-dir {shlex.quote(str(settings.data_dir))}"
+    return ""
+
+
+def start_message(settings: Settings, teams: SqlTeamDirectory, *, show_walkthrough: bool = False) -> str:
+    """What ``serve`` prints before it listens: the walkthrough on a first start, then how to go on."""
+    parts = []
+    first_start = teams.count() == 0
+    if first_start or show_walkthrough:
+        key = teams.create_key(DEV_TEAM)
+        made = "First start: created" if first_start else "Created"
+        parts.append(
+            f"{made} a key for team {DEV_TEAM!r} (shown once, stored hashed).\n"
+            f"Try the whole flow:\n\n{walkthrough(settings.base_url, key)}"
+        )
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    listening = f"Listening on http://{host}:{settings.port}"
+    if settings.public_url is not None:
+        listening += f" (clients use {settings.base_url})"
+    program, flags = _program(), keys_flags(settings)
+    parts.append(
+        f"{listening}\n"
+        f"  an API key for a team:  {program} keys create TEAM{flags}\n"
+        f"  the keys so far:        {program} keys list{flags}\n"
+        f"  the curl walkthrough:   restart with --walkthrough (it makes a new key for team {DEV_TEAM!r})"
+    )
+    return "\n".join(parts)
+
+
+def serve(settings: Settings, log_level: str = "info", *, show_walkthrough: bool = False) -> int:
     """Run the server until interrupted."""
     import uvicorn
 
     from upload_tickets_server.app import create_app
 
     api, teams = build(settings)
-    if teams.count() == 0:
-        key = teams.create_key("dev")
-        print(
-            f"First start: created a dev key for team 'dev' (shown once, stored hashed).\n"
-            f"Try the whole flow:\n\n{walkthrough(settings.base_url, key)}",
-            flush=True,
-        )
+    print(start_message(settings, teams, show_walkthrough=show_walkthrough), flush=True)
     embedded = settings.effective_store_url.startswith(("sqlite:", "memory:"))
     app = create_app(
         api,
@@ -228,12 +290,21 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``upload-tickets`` argument parser; each subcommand has only the options it uses."""
     root = argparse.ArgumentParser(prog="upload-tickets", description="Direct uploads through signed URLs.")
     commands = root.add_subparsers(dest="command", required=True)
-    serve_parser = _add_options(commands.add_parser("serve", help="run the reference server"))
+    serve_parser = _add_options(commands.add_parser("serve", help="run the reference server", epilog=_ENV_NOTE))
     serve_parser.add_argument(
-        "--log-level", default=env_default("log_level", "info"), help="uvicorn log level (warning: no access log)"
+        "--log-level",
+        default=env_default("log_level", "info"),
+        help="uvicorn log level; warning: no access log (default: info) [$UPLOAD_TICKETS_LOG_LEVEL]",
+    )
+    serve_parser.add_argument(
+        "--walkthrough",
+        action="store_true",
+        help=f"make a key for team {DEV_TEAM!r} and print the curl walkthrough (default: on the first start only)",
     )
     keys = commands.add_parser("keys", help="manage API keys").add_subparsers(dest="keys_command", required=True)
-    create = _add_options(keys.add_parser("create", help="create an API key for a team and print it"), _KEYS_OPTIONS)
+    create = _add_options(
+        keys.add_parser("create", help="create an API key for a team and print it", epilog=_ENV_NOTE), _KEYS_OPTIONS
+    )
     create.add_argument("team", nargs="?", metavar="TEAM", help="the team the key acts for")
     create.add_argument("--team", dest="team_option", metavar="TEAM", help=argparse.SUPPRESS)
     create.add_argument(
@@ -242,17 +313,27 @@ def build_parser() -> argparse.ArgumentParser:
         dest="pinned_version",
         metavar="V",
         default=None,
-        help="the team's API version pin (YYYY-MM-DD)",
+        help=(
+            "the API version a request without X-Api-Version gets, YYYY-MM-DD"
+            f" (default: unpinned, i.e. {DEFAULT_API_VERSION})"
+        ),
     )
     listing = _add_options(
-        keys.add_parser("list", help="one line per key: id, team, prefix, created, last used, revoked"), _KEYS_OPTIONS
+        keys.add_parser(
+            "list", help="one line per key: id, team, prefix, created, last used, revoked", epilog=_ENV_NOTE
+        ),
+        _KEYS_OPTIONS,
     )
-    listing.add_argument("--team", default=None, help="only this team's keys")
+    listing.add_argument("--team", default=None, help="only this team's keys (default: every team's)")
     revoke = _add_options(
-        keys.add_parser("revoke", help="revoke a key; it fails from the next request on"), _KEYS_OPTIONS
+        keys.add_parser("revoke", help="revoke a key; it fails from the next request on", epilog=_ENV_NOTE),
+        _KEYS_OPTIONS,
     )
     revoke.add_argument("key", metavar="KEY_ID", help="the id 'keys list' shows, or the key itself")
-    _add_options(commands.add_parser("sweep", help="evict expired tickets and their bytes once"), _SWEEP_OPTIONS)
+    _add_options(
+        commands.add_parser("sweep", help="evict expired tickets and their bytes once", epilog=_ENV_NOTE),
+        _SWEEP_OPTIONS,
+    )
     return root
 
 
@@ -264,7 +345,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Schema migrations narrate every plugin and step at INFO; only their problems matter here.
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.command == "serve":
-        return serve(_settings(args), args.log_level)
+        return serve(_settings(args), args.log_level, show_walkthrough=args.walkthrough)
     if args.command == "keys":
         return _keys(args, root)
     return _sweep(_settings(args))
