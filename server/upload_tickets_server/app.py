@@ -71,13 +71,13 @@ class UploadTicketsApp:
         api: HttpApi,
         *,
         sweep_interval_s: float | None = None,
-        embedded_store: bool = False,
+        run_on_loop: bool = False,
         deadlines: BodyDeadlines | None = None,
         spool_bytes: int = SPOOL_BYTES,
     ) -> None:
         self.api = api
         self.sweep_interval_s = sweep_interval_s
-        self.embedded_store = embedded_store
+        self.run_on_loop = run_on_loop
         self.deadlines = deadlines or BodyDeadlines()
         self.spool_bytes = spool_bytes
         document = openapi_document(api)
@@ -136,7 +136,7 @@ class UploadTicketsApp:
         return await self._call(pending.finish, body.chunks())
 
     async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        if self.embedded_store:
+        if self.run_on_loop:
             return function(*args)
         return await anyio.to_thread.run_sync(function, *args)
 
@@ -167,16 +167,16 @@ def create_app(
     api: HttpApi,
     *,
     sweep_interval_s: float | None = None,
-    embedded_store: bool = False,
+    run_on_loop: bool = False,
     deadlines: BodyDeadlines | None = None,
 ) -> UploadTicketsApp:
     """Build the ASGI app; with ``sweep_interval_s`` it also evicts expired tickets periodically.
 
-    ``embedded_store`` says the store answers in-process (memory, SQLite): the short JSON
-    endpoints then run right on the event loop. ``deadlines`` bound how long a request
+    ``run_on_loop`` runs the short JSON endpoints right on the event loop instead of a
+    worker thread: right when the store answers in-process (memory, SQLite). ``deadlines`` bound how long a request
     body may take (default :class:`BodyDeadlines`).
     """
-    return UploadTicketsApp(api, sweep_interval_s=sweep_interval_s, embedded_store=embedded_store, deadlines=deadlines)
+    return UploadTicketsApp(api, sweep_interval_s=sweep_interval_s, run_on_loop=run_on_loop, deadlines=deadlines)
 
 
 async def _sweep_forever(api: HttpApi, interval_s: float) -> None:

@@ -208,11 +208,11 @@ def serve(settings: Settings, log_level: str = "info", *, show_walkthrough: bool
 
     api, teams = build(settings)
     print(start_message(settings, teams, show_walkthrough=show_walkthrough), flush=True)
-    embedded = settings.effective_store_url.startswith(("sqlite:", "memory:"))
+    in_process = settings.effective_store_url.startswith(("sqlite:", "memory:"))
     app = create_app(
         api,
         sweep_interval_s=settings.sweep_interval_s or None,
-        embedded_store=embedded,
+        run_on_loop=in_process,
         deadlines=settings.body_deadlines,
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
