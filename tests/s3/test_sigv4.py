@@ -95,3 +95,18 @@ def test_fast_presign_is_byte_identical_to_botocore(
 def test_dotted_buckets_cannot_be_virtual_hosted() -> None:
     with pytest.raises(ValueError, match="addressing='path'"):
         S3Location(bucket="my.dotted.bucket", addressing="virtual")
+
+
+@pytest.mark.parametrize("content_type", CONTENT_TYPES)
+def test_upload_headers_are_read_only_and_shared(content_type: str) -> None:
+    signer = S3Signer(S3Location(bucket="uploads", addressing="path"), credentials=Credentials("key", "secret"))
+    first, second = (signer.sign_put(attrs.evolve(make_ticket(), content_type=content_type)).headers for _ in range(2))
+    assert first == {"Content-Type": content_type}
+    assert first is second
+    with pytest.raises(TypeError):
+        first["Content-Type"] = "text/html"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        first["X-Extra"] = "1"  # type: ignore[index]
+    with pytest.raises(AttributeError):
+        first.clear()  # type: ignore[attr-defined]
+    assert second == {"Content-Type": content_type}

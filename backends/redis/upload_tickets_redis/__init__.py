@@ -33,7 +33,7 @@ def open_backend(url: str, *, prefix: str = "ut", grace_ms: int | None = None, *
         # it sends each command once; the caller retries, with its idempotency key.
         options.setdefault("retry", Retry(NoBackoff(), 0))
         # A Cluster client connects at once, to learn the slots: no node answering is a 503 too.
-        with _mapped_errors():
+        with _mapped_errors:
             client = redis.cluster.RedisCluster.from_url(f"{scheme.removesuffix('+cluster')}://{rest}", **options)
     else:
         client = redis.Redis.from_url(f"{scheme}{separator}{rest}", **options)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import redis
@@ -21,9 +20,8 @@ from upload_tickets import (
     RatePolicy,
     StoreUnavailable,
     UploadTicket,
-    decision_after_charge,
 )
-from upload_tickets.records import decode_character, encode_character
+from upload_tickets.backend_kit import decision_after_charge, decode_character, encode_character, map_errors
 from upload_tickets_redis import _scripts
 from upload_tickets_redis._codec import decode, decode_claim, encode, encode_claim
 
@@ -40,6 +38,8 @@ _DRIVER_ERRORS: tuple[type[Exception], ...] = tuple(
     for error in vars(redis.exceptions).values()
     if isinstance(error, type) and issubclass(error, Exception) and error.__module__ == "redis.exceptions"
 )
+# Driver errors end here: callers see ``StoreUnavailable`` (503), never redis-py's.
+_mapped_errors = map_errors(_DRIVER_ERRORS, "Redis is unavailable")
 # What says a part of the store cannot be reached now (rather than that a call is wrong).
 _UNREACHABLE = (redis.ConnectionError, redis.TimeoutError, ClusterError, RedisClusterException)
 
@@ -64,15 +64,6 @@ class _Lua:
             # EVAL runs on the keys' node and caches the script there; SCRIPT LOAD would go
             # to every Cluster master and fail while any one of them is down.
             return self._client.eval(self._source, len(keys), *keys, *args)
-
-
-@contextmanager
-def _mapped_errors() -> Iterator[None]:
-    """Driver errors end here: callers see ``StoreUnavailable`` (503), never redis-py's."""
-    try:
-        yield
-    except _DRIVER_ERRORS as error:
-        raise StoreUnavailable(f"Redis is unavailable: {error}") from error
 
 
 class RedisBackend:
@@ -179,20 +170,20 @@ class RedisBackend:
     def create(self, ticket: UploadTicket) -> UploadTicket:
         """Store a ticket, or return the one its idempotency key already names."""
         keys, args = self._create_args(ticket, "", None)
-        with _mapped_errors():
+        with _mapped_errors:
             stored = self._created(ticket, self._create(keys=keys, args=args))
         assert stored is not None  # nothing was charged, so nothing can be refused
         return stored
 
     def get(self, team: str, ticket_id: str) -> UploadTicket | None:
         """``team``'s ticket with this id, or ``None``."""
-        with _mapped_errors():
+        with _mapped_errors:
             data = cast("str | None", self.client.hget(self._ticket_key(team, ticket_id), "d"))
         return None if data is None else decode(data)
 
     def get_many(self, team: str, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
         """``team``'s tickets with these ids, in order (one pipelined round trip)."""
-        with _mapped_errors():
+        with _mapped_errors:
             return self._tickets(team, ticket_ids)
 
     def _tickets(self, team: str, ticket_ids: Sequence[str]) -> list[UploadTicket | None]:
@@ -208,7 +199,7 @@ class RedisBackend:
 
     def find_by_idempotency_key(self, team: str, key: str) -> UploadTicket | None:
         """The ticket ``team`` minted with ``key``, or ``None``."""
-        with _mapped_errors():
+        with _mapped_errors:
             ticket_id = self.client.get(self._idempotency_key(team, key))
         return None if ticket_id is None else self.get(team, str(ticket_id))
 
@@ -229,7 +220,7 @@ class RedisBackend:
         """All-or-nothing version-checked update of one team's tickets, in one script."""
         self._check_one_team(t.team for t in updated)
         keys, args = self._ticket_writes(updated)
-        with _mapped_errors():
+        with _mapped_errors:
             return bool(self._replace(keys=keys, args=args))
 
     def expired(self, now_us: int, limit: int) -> list[UploadTicket]:
@@ -267,7 +258,7 @@ class RedisBackend:
         A node that cannot be reached is skipped, with what was already fetched from it
         (acting on it would fail too), and named in the answer; the next sweep tries again.
         """
-        with _mapped_errors():
+        with _mapped_errors:
             teams = cast("set[str]", self.client.smembers(self._teams_key))
         found: list[_T] = []
         skipped: list[str] = []
@@ -282,7 +273,7 @@ class RedisBackend:
                 del found[reached:]
                 skipped.append(f"{node} ({type(error).__name__}: {error})")
             except _DRIVER_ERRORS as error:
-                raise StoreUnavailable(f"Redis is unavailable: {error}") from error
+                raise _mapped_errors.unavailable(error) from error
         return found, tuple(skipped)
 
     def _by_node(self, teams: Iterable[str]) -> dict[str, list[str]]:
@@ -313,7 +304,7 @@ class RedisBackend:
         for ticket in tickets:
             by_team[ticket.team].append(ticket)
         deleted = 0
-        with _mapped_errors():
+        with _mapped_errors:
             for team, group in by_team.items():
                 keys = [self._expiry_key(team)]
                 args: list[Any] = []
@@ -339,7 +330,7 @@ class RedisBackend:
         self._check_one_team([character.team, *(t.team for t in updated)])
         character_keys, character_args = self._character_write(character)
         ticket_keys, ticket_args = self._ticket_writes(updated)
-        with _mapped_errors():
+        with _mapped_errors:
             # Listed before the script, so a crash right after it cannot hide an unsettled
             # character from the sweep. The team cannot be forgotten in between: its
             # tickets, which the script needs, keep its expiry index alive.
@@ -348,7 +339,7 @@ class RedisBackend:
 
     def get_character(self, team: str, character_id: str) -> Character | None:
         """``team``'s character with this id, or ``None``."""
-        with _mapped_errors():
+        with _mapped_errors:
             return self._characters(team, [character_id])[0]
 
     def _characters(self, team: str, character_ids: Sequence[str]) -> list[Character | None]:
@@ -357,7 +348,7 @@ class RedisBackend:
 
     def list_characters(self, team: str, after: str | None, limit: int) -> list[Character]:
         """Up to ``limit`` of ``team``'s characters with ids above ``after``, in id order."""
-        with _mapped_errors():
+        with _mapped_errors:
             ids = self.client.zrangebylex(
                 self._characters_key(team), "-" if after is None else f"({after}", "+", start=0, num=limit
             )
@@ -367,7 +358,7 @@ class RedisBackend:
     def replace_character(self, updated: Character) -> bool:
         """Store ``updated`` if the stored character is exactly one version behind it."""
         keys, args = self._character_write(updated)
-        with _mapped_errors():
+        with _mapped_errors:
             if updated.state is CharacterState.READY:
                 return bool(self._replace_character(keys=keys, args=args))
             # Becoming unsettled (a delete starting): the team is listed before the script,
@@ -382,7 +373,7 @@ class RedisBackend:
     def delete_character(self, character: Character) -> bool:
         """Delete the character (and its index entries) if still at its version."""
         keys = self._character_keys(character.team, character.id)
-        with _mapped_errors():
+        with _mapped_errors:
             return bool(self._delete_character(keys=keys, args=[character.id, character.version]))
 
     def unsettled_characters(self, limit: int) -> list[Character]:
@@ -410,13 +401,13 @@ class RedisBackend:
         # At least 1 ms: PX refuses 0, and a claim already due is replaced by the next one anyway.
         ttl_ms = max(1, -(-(claim.expires_at - now_us) // 1000))
         encoded = encode_claim(claim)
-        with _mapped_errors():
+        with _mapped_errors:
             held = str(self._claim(keys=[self._claim_key(team, claim)], args=[now_us, ttl_ms, encoded]))
         return claim if held == encoded else decode_claim(held)
 
     def release_idempotency_key(self, team: str, claim: IdempotencyClaim) -> bool:
         """Delete ``claim`` if the stored claim on its operation and key is still exactly it (one script)."""
-        with _mapped_errors():
+        with _mapped_errors:
             return bool(self._release_claim(keys=[self._claim_key(team, claim)], args=[encode_claim(claim)]))
 
     def purge_idempotency_claims(self, now_us: int, limit: int) -> int:
@@ -427,7 +418,7 @@ class RedisBackend:
 
     def acquire(self, key: str, policy: RatePolicy, cost: int = 1) -> RateDecision:
         """Charge ``cost`` tokens from ``key``'s bucket, timed by Redis ``TIME``."""
-        with _mapped_errors():
+        with _mapped_errors:
             tat, allowed, now = self._acquire(
                 keys=[self._bucket_key(key)], args=[cost * policy.emission_interval_us, policy.capacity_us]
             )
@@ -440,7 +431,7 @@ class RedisBackend:
     ) -> tuple[RateDecision, UploadTicket | None]:
         """Charge and create in one script call: one round trip per mint."""
         keys, args = self._create_args(ticket, bucket, policy)
-        with _mapped_errors():
+        with _mapped_errors:
             reply = self._create(keys=keys, args=args)
             return self._decision(reply, policy), self._created(ticket, reply)
 
@@ -450,7 +441,7 @@ class RedisBackend:
         """Many mints pipelined in one round trip; each is charged and created atomically."""
         if len({ticket.team for ticket in tickets}) > 1:
             raise ValueError("one batch covers one team's tickets")
-        with _mapped_errors():
+        with _mapped_errors:
             pipe = self._slot_pipeline(self._bucket_key(bucket))
             for ticket in tickets:
                 keys, args = self._create_args(ticket, bucket, policy)
@@ -484,7 +475,7 @@ class RedisBackend:
 
     def clear(self) -> None:
         """Delete every key under the prefix (for tests; uses SCAN, safe on a shared server)."""
-        with _mapped_errors():
+        with _mapped_errors:
             for key in self._scan(f"{self._prefix}:*"):
                 self.client.delete(key)
 

@@ -3,26 +3,20 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from typing import Any, BinaryIO
 
 import botocore.exceptions
 
-from upload_tickets import BlobInfo, NotFound, StoreUnavailable, UploadChanged, read_capped
+from upload_tickets import BlobInfo, NotFound, UploadChanged
+from upload_tickets.backend_kit import map_errors, read_capped
 from upload_tickets_s3._location import S3Location
 
 _MISSING = {"404", "NoSuchKey", "NotFound"}
 _PRECONDITION_FAILED = {"412", "PreconditionFailed"}
 
-
-@contextmanager
-def _mapped_errors() -> Iterator[None]:
-    """botocore's errors end here: callers see ``StoreUnavailable`` (503)."""
-    try:
-        yield
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
-        raise StoreUnavailable(f"S3 is unavailable: {error}") from error
+# botocore's errors end here: callers see ``StoreUnavailable`` (503).
+_mapped_errors = map_errors((botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError), "S3 is unavailable")
 
 
 def _code(error: botocore.exceptions.ClientError) -> str:
@@ -43,7 +37,7 @@ class S3BlobStore:
     def put(self, key: str, chunks: Iterable[bytes], *, max_bytes: int, content_type: str) -> int:
         """Upload through the API (clients normally PUT to a presigned URL instead)."""
         data = read_capped(chunks, max_bytes)
-        with _mapped_errors():
+        with _mapped_errors:
             self.client.put_object(
                 Bucket=self.location.bucket, Key=self.location.object_key(key), Body=data, ContentType=content_type
             )
@@ -51,7 +45,7 @@ class S3BlobStore:
 
     def head(self, key: str) -> BlobInfo | None:
         """Size, Content-Type and ETag S3 stored, or ``None``: how a direct upload is confirmed."""
-        with _mapped_errors():
+        with _mapped_errors:
             try:
                 answer = self.client.head_object(Bucket=self.location.bucket, Key=self.location.object_key(key))
             except botocore.exceptions.ClientError as error:
@@ -69,7 +63,7 @@ class S3BlobStore:
         ``UploadChanged``) rather than bytes replaced since that ETag was taken.
         """
         condition = {} if etag is None else {"IfMatch": etag}
-        with _mapped_errors():
+        with _mapped_errors:
             try:
                 answer = self.client.get_object(
                     Bucket=self.location.bucket, Key=self.location.object_key(key), **condition
@@ -98,7 +92,7 @@ class S3BlobStore:
         if self.head(key) is not None:
             return
         condition = {} if etag is None else {"CopySourceIfMatch": etag}
-        with _mapped_errors():
+        with _mapped_errors:
             try:
                 self.client.copy_object(
                     Bucket=self.location.bucket,
@@ -123,7 +117,7 @@ class S3BlobStore:
         """Delete the object; ``False`` if it was already gone."""
         if self.head(key) is None:
             return False
-        with _mapped_errors():
+        with _mapped_errors:
             self.client.delete_object(Bucket=self.location.bucket, Key=self.location.object_key(key))
         return True
 
@@ -153,7 +147,7 @@ def lifecycle_rule(location: S3Location, *, days: int = 2) -> dict[str, Any]:
 def apply_lifecycle_rule(client: Any, location: S3Location, *, days: int = 2) -> dict[str, Any]:
     """Install :func:`lifecycle_rule` on the bucket (keeping other rules) and return it."""
     rule = lifecycle_rule(location, days=days)
-    with _mapped_errors():
+    with _mapped_errors:
         try:
             current = client.get_bucket_lifecycle_configuration(Bucket=location.bucket).get("Rules", [])
         except botocore.exceptions.ClientError as error:

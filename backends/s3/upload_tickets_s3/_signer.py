@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 import botocore.credentials
@@ -12,7 +14,8 @@ from upload_tickets_s3._location import S3Location
 from upload_tickets_s3._sigv4 import amz_date, host_header, presign_put
 
 _US = 1_000_000
-_HEADERS: dict[str, dict[str, str]] = {}
+# One map per content type, shared by every URL: read-only, so no caller can change what other mints hand out.
+_HEADERS: dict[str, Mapping[str, str]] = {}
 
 
 class CredentialsExpireTooSoon(StoreUnavailable):
@@ -76,7 +79,9 @@ class S3Signer:
             amz_date=amz_date(created_s),
             expires_s=expires_at_s - created_s,
         )
-        headers = _HEADERS.setdefault(ticket.content_type, {"Content-Type": ticket.content_type})
+        headers = _HEADERS.get(ticket.content_type)
+        if headers is None:
+            headers = _HEADERS.setdefault(ticket.content_type, MappingProxyType({"Content-Type": ticket.content_type}))
         return SignedUpload(url=url, headers=headers, expires_at=expires_at_s * _US)
 
     def _frozen_credentials(self, url_expires_at_us: int) -> Any:

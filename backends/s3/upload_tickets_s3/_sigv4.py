@@ -10,40 +10,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import time
 from urllib.parse import quote, urlsplit
+
+from upload_tickets.backend_kit import HmacSha256
 
 _SAFE = "-_.~"
 
 
 @functools.lru_cache(maxsize=256)
-def signing_key(secret_key: str, date: str, region: str, service: str) -> bytes:
-    """The SigV4 signing key (changes once a day per credential)."""
-    key = hmac.digest(f"AWS4{secret_key}".encode(), date.encode(), "sha256")
-    key = hmac.digest(key, region.encode(), "sha256")
-    key = hmac.digest(key, service.encode(), "sha256")
-    return hmac.digest(key, b"aws4_request", "sha256")
-
-
-@functools.lru_cache(maxsize=256)
-def _pads(key: bytes) -> tuple[hashlib._Hash, hashlib._Hash]:
-    # HMAC's inner and outer states for a 32-byte key, hashed once per signing key.
-    block = key.ljust(64, b"\0")
-    return hashlib.sha256(block.translate(_IPAD)), hashlib.sha256(block.translate(_OPAD))
-
-
-_IPAD = bytes(byte ^ 0x36 for byte in range(256))
-_OPAD = bytes(byte ^ 0x5C for byte in range(256))
-
-
-def _hmac_hex(key: bytes, message: bytes) -> str:
-    inner_state, outer_state = _pads(key)
-    inner = inner_state.copy()
-    inner.update(message)
-    outer = outer_state.copy()
-    outer.update(inner.digest())
-    return outer.hexdigest()
+def signing_key(secret_key: str, date: str, region: str, service: str) -> HmacSha256:
+    """The SigV4 signing key as a ready HMAC (changes once a day per credential)."""
+    key = HmacSha256(f"AWS4{secret_key}".encode()).digest(date.encode())
+    key = HmacSha256(key).digest(region.encode())
+    key = HmacSha256(key).digest(service.encode())
+    return HmacSha256(HmacSha256(key).digest(b"aws4_request"))
 
 
 @functools.lru_cache(maxsize=256)
@@ -104,5 +85,5 @@ def presign_put(
         "content-type;host\nUNSIGNED-PAYLOAD"
     )
     string_to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
-    signature = _hmac_hex(signing_key(secret_key, date, region, "s3"), string_to_sign.encode())
+    signature = signing_key(secret_key, date, region, "s3").digest(string_to_sign.encode()).hex()
     return f"{origin}{path}?{query}{token_param}&X-Amz-Signature={signature}"

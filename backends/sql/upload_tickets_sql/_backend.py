@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-import random
-import time
-from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic.util import CommandError
@@ -15,17 +13,16 @@ from sqlalchemy.engine import Connection, Engine
 
 from upload_tickets import (
     Character,
+    ConfigurationError,
     IdempotencyClaim,
     RateDecision,
     RatePolicy,
     StoreUnavailable,
     UploadTicket,
-    decision_after_charge,
 )
-from upload_tickets._errors import ConfigurationError
-from upload_tickets.protocols import Clock
-from upload_tickets.records import decode_character
+from upload_tickets.backend_kit import Clock, decision_after_charge, decode_character
 from upload_tickets_sql._migrations import upgrade
+from upload_tickets_sql._retry import Runner
 from upload_tickets_sql._schema import (
     UNSETTLED,
     buckets,
@@ -47,24 +44,6 @@ from upload_tickets_sql._statements import (
     ticket_insert_statement,
 )
 from upload_tickets_sql._urls import check_sqlite_path, database_url, driver_error, setup_error
-
-_T = TypeVar("_T")
-
-# Errors worth another try: they say nothing about the data, only about this attempt.
-_RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"})
-_RETRYABLE_MYSQL_CODES = frozenset({1205, 1213, 2006, 2013})
-
-
-def _retryable(original: BaseException | None, disconnected: bool) -> bool:
-    if disconnected:
-        return True
-    sqlstate = getattr(original, "sqlstate", None)
-    if sqlstate in _RETRYABLE_SQLSTATES:
-        return True
-    args = getattr(original, "args", ())
-    if args and args[0] in _RETRYABLE_MYSQL_CODES:
-        return True
-    return "database is locked" in str(original)
 
 
 def _in_lock_order(updated: Sequence[UploadTicket]) -> list[UploadTicket]:
@@ -92,11 +71,10 @@ class SqlBackend:
         self.engine = engine
         self.dialect = engine.dialect.name
         self._single = autocommit_engine or engine
-        self._attempts = attempts
         self._mariadb = self.dialect in ("mysql", "mariadb")
-        dbapi = engine.dialect.loaded_dbapi
-        self._driver_error: type[Exception] = dbapi.Error
-        self._integrity_error: type[Exception] = dbapi.IntegrityError
+        runner = Runner(engine, self._single, attempts)
+        self._run, self._raw = runner.run, runner.raw
+        self._driver_error, self._integrity_error = runner.driver_error, runner.integrity_error
         self._charge_sql = Prepared(charge_statement(self.dialect), engine.dialect)
         self._bucket_sql = Prepared(bucket_row_statement(), engine.dialect)
         self._insert_sql = Prepared(ticket_insert_statement(), engine.dialect)
@@ -109,21 +87,6 @@ class SqlBackend:
 
     # -- plumbing ---------------------------------------------------------------
 
-    def _run(self, work: Callable[[Connection], _T], *, transaction: bool = True) -> _T:
-        """Run ``work`` in a transaction (or autocommit), retrying transient failures."""
-        engine = self.engine if transaction else self._single
-        for attempt in range(1, self._attempts + 1):
-            try:
-                with engine.begin() as connection:
-                    return work(connection)
-            except sa.exc.IntegrityError:
-                raise
-            except sa.exc.DBAPIError as error:
-                self._give_up_unless_retryable(error, error.orig, error.connection_invalidated, attempt)
-            except sa.exc.SQLAlchemyError as error:
-                raise StoreUnavailable(f"the {self.dialect} ticket store failed: {error}") from error
-        raise AssertionError("unreachable")
-
     def _fetch_one(self, statement: Prepared, params: dict[str, Any]) -> Any:
         """Run one self-contained statement (autocommit) and return its row."""
         bound = statement.bind(params)
@@ -133,75 +96,6 @@ class SqlBackend:
             return cursor.fetchone()
 
         return self._raw(work, transaction=False)
-
-    def _raw(self, work: Callable[[Any], _T], *, transaction: bool, attempts: int | None = None) -> _T:
-        """Run ``work(cursor)`` on a pooled driver connection, retrying transient failures.
-
-        The hot paths (mint, rate limit) use it: SQLAlchemy's execution layer costs more
-        than these statements' own server time. Without ``transaction`` the statement
-        runs in autocommit (it is atomic by itself); with it, SQLite takes the write lock
-        up front (``BEGIN IMMEDIATE``) and other drivers open their implicit transaction.
-        """
-        engine = self.engine if transaction else self._single
-        attempts = attempts or self._attempts
-        for attempt in range(1, attempts + 1):
-            try:
-                connection = engine.raw_connection()
-            except sa.exc.DBAPIError as error:
-                self._give_up_unless_retryable(error, error.orig, True, attempt, attempts)
-                continue
-            except self._driver_error as error:
-                # The pool hands out driver errors unwrapped when it cannot connect.
-                self._give_up_unless_retryable(error, error, True, attempt, attempts)
-                continue
-            cursor = None
-            try:
-                cursor = connection.cursor()
-                if transaction and self.dialect == "sqlite":
-                    cursor.execute("BEGIN IMMEDIATE")
-                try:
-                    result = work(cursor)
-                except BaseException:
-                    if transaction:
-                        self._end(connection, cursor, commit=False)
-                    raise
-                if transaction:
-                    self._end(connection, cursor, commit=True)
-                cursor.close()
-                return result
-            except self._driver_error as error:
-                disconnected = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor)  # type: ignore[arg-type]
-                if disconnected:
-                    connection.invalidate(error)
-                self._give_up_unless_retryable(error, error, disconnected, attempt, attempts)
-            finally:
-                connection.close()
-        raise AssertionError("unreachable")
-
-    def _end(self, connection: Any, cursor: Any, *, commit: bool) -> None:
-        # pysqlite runs in autocommit mode here (we issued BEGIN ourselves), so end it in SQL.
-        if self.dialect == "sqlite":
-            cursor.execute("COMMIT" if commit else "ROLLBACK")
-        elif commit:
-            connection.commit()
-        else:
-            connection.rollback()
-
-    def _give_up_unless_retryable(
-        self,
-        error: Exception,
-        original: BaseException | None,
-        disconnected: bool,
-        attempt: int,
-        attempts: int | None = None,
-    ) -> None:
-        if isinstance(original, self._integrity_error):
-            raise error
-        if attempt < (attempts or self._attempts) and _retryable(original, disconnected):
-            # Jittered backoff so racing retries do not collide again in lockstep.
-            time.sleep(random.uniform(0, 0.005 * 2**attempt))  # noqa: S311
-            return
-        raise StoreUnavailable(f"the {self.dialect} ticket store failed: {original!r}") from error
 
     # -- TicketStore ------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable
 
 from upload_tickets import Character, Classification, State, UploadTicket
-from upload_tickets.records import encode_character
+from upload_tickets.backend_kit import encode_character
 
 metadata = sa.MetaData()
 

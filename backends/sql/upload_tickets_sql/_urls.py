@@ -7,7 +7,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic.util import CommandError
 
-from upload_tickets._errors import BackendNotInstalled, ConfigurationError, StoreUnavailable, UploadTicketsError
+from upload_tickets import BackendNotInstalled, ConfigurationError, StoreUnavailable, UploadTicketsError
 
 #: The driver each database runs on when the URL names none, and the one the package's ``[extra]`` installs.
 DRIVERS = {"postgresql": "psycopg", "mysql": "pymysql", "mariadb": "pymysql", "sqlite": "pysqlite"}
