@@ -9,6 +9,7 @@ cookies, JWT bearer tokens or mTLS (the ASGI ``tls`` extension is in ``transport
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 import attrs
@@ -19,6 +20,11 @@ from upload_tickets._models import Team
 from upload_tickets.protocols import TeamDirectory
 
 API_KEY_CHALLENGE = 'ApiKey header="X-Api-Key"'
+
+
+def hash_api_key(api_key: str) -> str:
+    """The form every key directory stores an API key in: SHA-256 hex (keys are random, so no salt is needed)."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 @attrs.frozen
@@ -56,4 +62,4 @@ class ApiKeyResolver:
         return team
 
 
-__all__ = ["API_KEY_CHALLENGE", "ApiKeyResolver", "RequestContext"]
+__all__ = ["API_KEY_CHALLENGE", "ApiKeyResolver", "RequestContext", "hash_api_key"]

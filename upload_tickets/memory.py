@@ -8,7 +8,6 @@ compares every other backend with.
 
 from __future__ import annotations
 
-import hashlib
 import heapq
 import io
 import threading
@@ -28,6 +27,7 @@ from upload_tickets._models import (
 )
 from upload_tickets._policy import MINUTE_US, RatePolicy
 from upload_tickets._ratelimit import gcra
+from upload_tickets.auth import hash_api_key
 from upload_tickets.clock import SystemClock
 from upload_tickets.protocols import Clock
 
@@ -289,11 +289,6 @@ class MemoryBlobStore:
     def keys(self) -> set[str]:
         """Keys currently stored (for tests)."""
         return set(self._blobs)
-
-
-def hash_api_key(api_key: str) -> str:
-    """The form an API key is stored in: SHA-256 hex (keys are random, so no salt is needed)."""
-    return hashlib.sha256(api_key.encode()).hexdigest()
 
 
 class MemoryTeamDirectory:

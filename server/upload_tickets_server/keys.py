@@ -12,7 +12,7 @@ import attrs
 import sqlalchemy as sa
 
 from upload_tickets import InvalidRequest, StoreUnavailable, Team
-from upload_tickets.memory import hash_api_key
+from upload_tickets.auth import hash_api_key
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ import sqlalchemy as sa
 from tests.services import POSTGRES_URL, require
 from tests.support import make_service
 from upload_tickets import ManualClock
+from upload_tickets.auth import hash_api_key
 from upload_tickets.http import HttpApi
-from upload_tickets.memory import hash_api_key
 from upload_tickets.testing import START_US
 from upload_tickets_server import keys as keys_module
 from upload_tickets_server.cli import build_parser, main
