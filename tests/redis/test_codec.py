@@ -21,7 +21,7 @@ from upload_tickets import (
 )
 from upload_tickets.testing import image_bytes, make_ticket
 from upload_tickets.testing.ownership import read_character_bytes
-from upload_tickets_redis import RedisBackend
+from upload_tickets_redis import RedisBackend, _codec
 from upload_tickets_redis._codec import TICKET_FORMAT, decode, encode
 
 
@@ -123,3 +123,8 @@ def test_an_etag_survives_the_store(redis_backend: RedisBackend) -> None:
     ticket = attrs.evolve(make_ticket(), etag='"d41d8cd98f00b204e9800998ecf8427e"')
     redis_backend.create(ticket)
     assert redis_backend.get(ticket.team, ticket.id) == ticket
+
+
+def test_the_newest_format_stores_every_field_of_the_ticket() -> None:
+    # A field added to UploadTicket without a new format would be silently dropped in Redis.
+    assert _codec.FORMAT_FIELDS[_codec.TICKET_FORMAT] == tuple(field.name for field in attrs.fields(UploadTicket))

@@ -21,6 +21,7 @@ from upload_tickets import CharacterState, IdempotencyClaim, ManualClock, State,
 from upload_tickets.testing import START_US, image_bytes, make_character, make_ticket
 from upload_tickets_sql import VERSION_TABLE, SqlBackend, idempotency_claims, metadata, open_backend, upgrade
 from upload_tickets_sql._migrations import alembic_config, context_options
+from upload_tickets_sql._schema import TICKET_FIELD_COLUMNS, tickets
 
 
 @pytest.fixture(params=DIALECTS)
@@ -196,3 +197,8 @@ def test_a_database_at_0002_gains_idempotency_claims_and_keeps_its_rows(empty: S
     claim = IdempotencyClaim("consume", "k" * 255, "h" * 64, character.id, START_US + 10)
     assert empty.claim_idempotency_key("old", claim, START_US) == claim
     assert empty.purge_idempotency_claims(START_US + 10, limit=10) == 1
+
+
+def test_every_ticket_field_has_its_column() -> None:
+    # A field added to UploadTicket needs its column and a migration; nothing drops it silently.
+    assert set(TICKET_FIELD_COLUMNS) == {column.name for column in tickets.columns}

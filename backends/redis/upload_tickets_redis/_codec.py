@@ -11,6 +11,9 @@ own tag, :data:`CLAIM_FORMAT`.
 from __future__ import annotations
 
 import json
+from typing import Any
+
+import attrs
 
 from upload_tickets import Classification, IdempotencyClaim, State, UploadTicket
 
@@ -20,90 +23,45 @@ TICKET_FORMAT = 2
 CLAIM_FORMAT = 1
 
 
+#: The ticket fields each format stores, in order; a new field of :class:`UploadTicket`
+#: means a new format (a test compares the newest with the model's fields).
+FORMAT_FIELDS: dict[int, tuple[str, ...]] = {
+    2: tuple(field.name for field in attrs.fields(UploadTicket)),
+}
+FORMAT_FIELDS[1] = tuple(name for name in FORMAT_FIELDS[2] if name != "etag")
+
+
+def _encode_value(name: str, value: object) -> object:
+    if isinstance(value, State):
+        return value.value
+    if isinstance(value, Classification):
+        return [value.detected_type, value.width, value.height, value.pose]
+    return value
+
+
+def _decode_value(name: str, value: Any) -> Any:
+    if name == "state":
+        return State(value)
+    if name == "classification" and value is not None:
+        return Classification(*value)
+    return value
+
+
 def encode(ticket: UploadTicket) -> str:
     """Serialize a ticket in the current format."""
-    c = ticket.classification
-    return json.dumps(
-        [
-            TICKET_FORMAT,
-            ticket.id,
-            ticket.team,
-            ticket.filename,
-            ticket.extension,
-            ticket.content_type,
-            ticket.api_version,
-            ticket.created_at,
-            ticket.url_expires_at,
-            ticket.expires_at,
-            ticket.max_bytes,
-            ticket.blob_key,
-            ticket.state.value,
-            ticket.version,
-            ticket.size,
-            ticket.uploaded_at,
-            None if c is None else [c.detected_type, c.width, c.height, c.pose],
-            ticket.character_id,
-            ticket.idempotency_key,
-            ticket.request_hash,
-            ticket.etag,
-        ],
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+    values = [_encode_value(name, getattr(ticket, name)) for name in FORMAT_FIELDS[TICKET_FORMAT]]
+    return json.dumps([TICKET_FORMAT, *values], separators=(",", ":"), ensure_ascii=False)
 
 
 def decode(data: str | bytes) -> UploadTicket:
     """Deserialize what :func:`encode` wrote, in any format so far."""
     record = json.loads(data)
     if isinstance(record[0], str):
-        record = [1, *record, None]  # format 1: no tag, no etag
-    elif record[0] != TICKET_FORMAT:
+        record = [1, *record]  # format 1 carried no tag
+    names = FORMAT_FIELDS.get(record[0])
+    if names is None or len(names) != len(record) - 1:
         raise ValueError(f"unknown ticket record format {record[0]!r}")
-    (
-        _,
-        ticket_id,
-        team,
-        filename,
-        extension,
-        content_type,
-        api_version,
-        created_at,
-        url_expires_at,
-        expires_at,
-        max_bytes,
-        blob_key,
-        state,
-        version,
-        size,
-        uploaded_at,
-        classification,
-        character_id,
-        idempotency_key,
-        request_hash,
-        etag,
-    ) = record
-    return UploadTicket(
-        id=ticket_id,
-        team=team,
-        filename=filename,
-        extension=extension,
-        content_type=content_type,
-        api_version=api_version,
-        created_at=created_at,
-        url_expires_at=url_expires_at,
-        expires_at=expires_at,
-        max_bytes=max_bytes,
-        blob_key=blob_key,
-        state=State(state),
-        version=version,
-        size=size,
-        uploaded_at=uploaded_at,
-        classification=None if classification is None else Classification(*classification),
-        character_id=character_id,
-        idempotency_key=idempotency_key,
-        request_hash=request_hash,
-        etag=etag,
-    )
+    return UploadTicket(**{name: _decode_value(name, value) for name, value in zip(names, record[1:], strict=True)})
 
 
 def encode_claim(claim: IdempotencyClaim) -> str:
