@@ -1,4 +1,7 @@
-"""Shared fixtures, and the rule that a skipped test fails the run in CI.
+"""Shared fixtures, this run's own services, and the rule that a skipped test fails the run in CI.
+
+Each run gets its own databases and Redis (``tests/services.py``), set up when the
+session starts and torn down when it ends, so two runs at once never clash.
 
 On a laptop without Redis or PostgreSQL, service tests skip loudly. With
 ``UPLOAD_TICKETS_NO_SKIPS=1`` (set by ``.ci/run``) any skip turns the run red, so a
@@ -12,6 +15,7 @@ import os
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests import services
 from tests.support import API_KEY_A, API_KEY_B, TEAM_A, TEAM_B, make_service, make_signer
 from upload_tickets import HmacSigner, ManualClock, MemoryTeamDirectory, UploadTickets
 from upload_tickets.http import HttpApi
@@ -27,6 +31,12 @@ settings.load_profile("default")
 _skipped: list[str] = []
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # Before collection: modules that read the URLs from the environment when imported
+    # (the benchmarks) then get this run's.
+    services.start_run()
+
+
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
     if report.skipped:
         _skipped.append(report.nodeid)
@@ -38,6 +48,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         for nodeid in _skipped:
             print(f"  {nodeid}")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    services.stop_run()
 
 
 @pytest.fixture

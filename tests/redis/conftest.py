@@ -1,4 +1,4 @@
-"""Redis topologies: the machine's Redis (single node) and a 3-node Cluster the tests start."""
+"""Redis topologies: this run's own Redis (single node, ``tests/services.py``) and a 3-node Cluster."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def redis_url(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def prefix() -> str:
-    # A prefix per test: tests never see each other's keys on the shared server.
+    # A prefix per test: tests never see each other's keys, even on a Redis that REDIS_URL shares.
     return f"t{uuid.uuid4().hex[:12]}"
 
 

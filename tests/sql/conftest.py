@@ -18,7 +18,7 @@ DIALECTS = ["sqlite", "postgresql", "mariadb"]
 
 
 def dialect_url(dialect: str, tmp_dir: Path) -> str:
-    """A URL for ``dialect``: a temporary SQLite file, or the local servers."""
+    """A URL for ``dialect``: a temporary SQLite file, or this run's own database on the server."""
     if dialect == "sqlite":
         return f"sqlite:///{tmp_dir / 'tickets.db'}"
     return require(POSTGRES_URL if dialect == "postgresql" else MARIADB_URL, dialect)
