@@ -45,6 +45,8 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
+from upload_tickets.testing.processes import free_port
+
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -262,12 +264,6 @@ def _die_with_parent() -> Callable[[], None] | None:
     return arm
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @attrs.define
 class RunRedis:
     """A throwaway ``redis-server`` for this run, on a free loopback port, stopped by its PID."""
@@ -285,7 +281,7 @@ class RunRedis:
         """Start one, retrying on another port if a concurrent process took the one picked."""
         directory = Path(tempfile.mkdtemp(prefix="ut-run-redis-"))
         for _ in range(5):
-            port = _free_port()
+            port = free_port()
             process = subprocess.Popen(
                 [
                     "redis-server",

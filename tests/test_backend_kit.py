@@ -70,8 +70,12 @@ def test_adapters_import_only_the_root_and_the_kit(backend: Path) -> None:
     sources = [path for path in backend.rglob("*.py") if ".egg-info" not in str(path)]
     assert sources
     for source in sources:
+        # An adapter's own test helpers (its testing.py) may use the public testing kit too.
+        allowed = ("upload_tickets", "upload_tickets.backend_kit")
+        if source.name == "testing.py":
+            allowed += ("upload_tickets.testing.processes",)
         for module in _core_imports(source):
-            assert module in ("upload_tickets", "upload_tickets.backend_kit"), f"{source}: imports {module}"
+            assert module in allowed, f"{source}: imports {module}"
 
 
 def _version(text: str) -> tuple[int, ...]:

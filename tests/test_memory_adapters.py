@@ -103,6 +103,16 @@ class TestHmacSigner(VerifyingSignerContract):
         with pytest.raises(SignatureInvalid):
             retired.verify_put(ticket.id, query, ticket.created_at)
 
+    def test_a_url_has_one_spelling(self) -> None:
+        signer = HmacSigner("https://u.test/put", SIGNING_KEYS, "k1")
+        ticket = make_ticket()
+        query = signer.sign_put(ticket).url.partition("?")[2]
+        fields = query.split("&")
+        for reordered in (fields[1:] + fields[:1], [fields[1], fields[0], *fields[2:]]):
+            with pytest.raises(SignatureInvalid):
+                signer.verify_put(ticket.id, "&".join(reordered), ticket.created_at)
+        assert signer.verify_put(ticket.id, query, ticket.created_at).upload_id == ticket.id
+
     @pytest.mark.parametrize(
         ("secret", "says"),
         [(b"short", "at least 32 bytes"), ("a text password of 40 characters......", "must be bytes")],

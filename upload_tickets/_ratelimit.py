@@ -60,3 +60,8 @@ def decision_after_charge(
         retry_after_us=tat + cost * interval - policy.capacity_us - now_us,
         reset_after_us=tat - now_us,
     )
+
+
+def replay_decision(policy: RatePolicy) -> RateDecision:
+    """The decision a store reports for an idempotent replay: nothing was charged."""
+    return RateDecision(allowed=True, limit=policy.burst, remaining=0, retry_after_us=0, reset_after_us=0)

@@ -28,7 +28,7 @@ import attrs
 from upload_tickets._errors import ConfigurationError, StoreUnavailable, UploadTicketsError
 from upload_tickets._io import read_capped
 from upload_tickets._policy import HOUR_US, MINUTE_US, SECOND_US
-from upload_tickets._ratelimit import decision_after_charge, gcra
+from upload_tickets._ratelimit import decision_after_charge, gcra, replay_decision
 from upload_tickets.protocols import Clock
 from upload_tickets.records import decode_character, encode_character
 from upload_tickets.signing import _HmacSha256
@@ -115,6 +115,7 @@ class RetryPolicy:
 
 
 __all__ = [
+    "replay_decision",
     "HOUR_US",
     "MINUTE_US",
     "SECOND_US",

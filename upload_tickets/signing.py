@@ -24,9 +24,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from upload_tickets._errors import ConfigurationError, SignatureInvalid, UploadUrlExpired
 from upload_tickets._models import SignedUpload, UploadTicket, VerifiedPut
+from upload_tickets._policy import SECOND_US
 from upload_tickets._rules import CONTENT_TYPES
 
-_US = 1_000_000
 _FIELDS = ("exp", "ct", "max", "tm", "kid", "sig")
 _FIELD_SHAPES = {
     "exp": re.compile(r"\A[1-9][0-9]{0,11}\Z"),
@@ -104,7 +104,8 @@ def _parse_query(query: str) -> dict[str, str]:
         if not sep or shape is None or name in fields or not shape.match(value):
             raise SignatureInvalid("the upload URL is malformed", code="invalid_signature")
         fields[name] = value
-    if len(fields) != len(_FIELDS):
+    # In the one order the signer writes: no two spellings of a URL verify.
+    if tuple(fields) != _FIELDS:
         raise SignatureInvalid("the upload URL is malformed", code="invalid_signature")
     return fields
 
@@ -125,13 +126,13 @@ class _LocalUrlSigner:
         """Sign a PUT of ``ticket``'s bytes; deterministic for a given ticket and key."""
         if self._kid is None:
             raise TypeError(f"{type(self).__name__} holds no signing key")
-        exp = ticket.url_expires_at // _US
+        exp = ticket.url_expires_at // SECOND_US
         message = _message(ticket.id, ticket.team, ticket.content_type, exp, ticket.max_bytes, self._kid)
         url = (
             f"{self.base_url}/{ticket.id}?exp={exp}&ct={ticket.content_type}&max={ticket.max_bytes}"
             f"&tm={_b64(ticket.team.encode())}&kid={self._kid}&sig={self._sign(message)}"
         )
-        return SignedUpload(url=url, headers=_HEADERS[ticket.content_type], expires_at=exp * _US)
+        return SignedUpload(url=url, headers=_HEADERS[ticket.content_type], expires_at=exp * SECOND_US)
 
     def verify_put(self, upload_id: str, query: str, now_us: int) -> VerifiedPut:
         """Check the raw query string of a PUT to ``upload_id``."""
@@ -145,10 +146,10 @@ class _LocalUrlSigner:
         if not self._verify(kid, message, fields["sig"]):
             raise SignatureInvalid("the upload URL signature does not match")
         # Expiry is checked only after the signature, so a forged exp learns nothing.
-        if now_us >= exp * _US:
+        if now_us >= exp * SECOND_US:
             raise UploadUrlExpired("the upload URL has expired; mint a new one")
         return VerifiedPut(
-            upload_id=upload_id, team=team, content_type=content_type, max_bytes=max_bytes, expires_at=exp * _US
+            upload_id=upload_id, team=team, content_type=content_type, max_bytes=max_bytes, expires_at=exp * SECOND_US
         )
 
     def _sign(self, message: bytes) -> str:

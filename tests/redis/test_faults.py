@@ -98,7 +98,7 @@ def own_cluster(tmp_path: Path) -> Iterator[RedisProcesses]:
 
 
 def _node_port(client: redis.cluster.RedisCluster, key: str) -> int:
-    port: int = client.get_node_from_key(key).port  # type: ignore[no-untyped-call]
+    port: int = client.get_node_from_key(key).port  # type: ignore[no-untyped-call]  # redis-py's cluster API is untyped
     return port
 
 
@@ -242,8 +242,8 @@ def test_the_service_and_its_http_api_on_a_cluster_with_every_node_down_answer_5
 @pytest.mark.parametrize(
     "error",
     [
-        redis.exceptions.RedisClusterException("no node"),  # type: ignore[no-untyped-call]
-        redis.exceptions.SlotNotCoveredError("slot 7"),  # type: ignore[no-untyped-call]
+        redis.exceptions.RedisClusterException("no node"),  # type: ignore[no-untyped-call]  # redis-py's cluster API is untyped
+        redis.exceptions.SlotNotCoveredError("slot 7"),  # type: ignore[no-untyped-call]  # redis-py's cluster API is untyped
         redis.exceptions.ClusterDownError("CLUSTERDOWN"),
         redis.exceptions.ChildDeadlockedError("forked"),
         redis.exceptions.TimeoutError("slow"),

@@ -189,10 +189,10 @@ def test_bytes_replaced_while_consume_checks_them_are_refused(s3: S3Server) -> N
         assert put(minted.upload.url, replacement).status_code == 200
         return opened(key, etag=etag)
 
-    service.blobs.open = replaced_first  # type: ignore[method-assign]
+    service.blobs.open = replaced_first  # type: ignore[method-assign]  # a test double replaces the method
     with pytest.raises(UploadChanged) as refused:
         service.consume(TEAM_A, [minted.ticket.id])
-    service.blobs.open = opened  # type: ignore[method-assign]
+    service.blobs.open = opened  # type: ignore[method-assign]  # a test double replaces the method
     assert (refused.value.http_status, refused.value.code, refused.value.param) == (
         409,
         "upload_changed",

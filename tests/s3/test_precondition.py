@@ -145,10 +145,10 @@ def test_a_replacement_racing_the_copy_does_not_stop_the_sweep(localstack: S3Ser
         assert put(raced.upload.url, b"\0not an image" * 500).status_code == 200
         copy(staged_key, key, etag=etag)
 
-    service.blobs.promote = replaced_first  # type: ignore[method-assign]
+    service.blobs.promote = replaced_first  # type: ignore[method-assign]  # a test double replaces the method
     with pytest.raises(UploadChanged):
         service.consume(TEAM_A, [raced.ticket.id])
-    service.blobs.promote = copy  # type: ignore[method-assign]
+    service.blobs.promote = copy  # type: ignore[method-assign]  # a test double replaces the method
     clock.advance(25 * 3600 * 1_000_000)
     report = service.sweep()
     assert service.blobs.head(unrelated.ticket.blob_key) is None

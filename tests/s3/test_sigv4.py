@@ -104,9 +104,9 @@ def test_upload_headers_are_read_only_and_shared(content_type: str) -> None:
     assert first == {"Content-Type": content_type}
     assert first is second
     with pytest.raises(TypeError):
-        first["Content-Type"] = "text/html"  # type: ignore[index]
+        first["Content-Type"] = "text/html"  # type: ignore[index]  # writing to a read-only mapping on purpose
     with pytest.raises(TypeError):
-        first["X-Extra"] = "1"  # type: ignore[index]
+        first["X-Extra"] = "1"  # type: ignore[index]  # writing to a read-only mapping on purpose
     with pytest.raises(AttributeError):
-        first.clear()  # type: ignore[attr-defined]
+        first.clear()  # type: ignore[attr-defined]  # writing to a read-only mapping on purpose
     assert second == {"Content-Type": content_type}

@@ -68,7 +68,7 @@ def test_killed_connection_mid_consume_is_503_then_recovers() -> None:
         seen = connection.info.get("updates", 0) + 1
         connection.info["updates"] = seen
         if seen % 2 == 0:  # after the first row of the transaction was updated
-            pid = connection.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+            pid = connection.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]  # psycopg's own connection behind SQLAlchemy's generic DBAPI type
             kills.append(pid)
             _terminate(admin, pid)
 
@@ -96,7 +96,7 @@ def test_killed_connection_between_calls_is_retried_transparently() -> None:
     with psycopg.connect(sa.make_url(url).set(drivername="postgresql").render_as_string(), autocommit=True) as admin:
         for engine in (backend.engine, backend._single):
             with engine.connect() as connection:
-                pid = connection.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]
+                pid = connection.connection.dbapi_connection.info.backend_pid  # type: ignore[union-attr]  # psycopg's own connection behind SQLAlchemy's generic DBAPI type
             _terminate(admin, pid)
     assert backend.get("faulty", ticket.id) == ticket
     backend.dispose()

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import pymysql  # type: ignore[import-untyped]
+import pymysql  # type: ignore[import-untyped]  # PyMySQL ships no type hints
 import pytest
 import sqlalchemy as sa
 

@@ -21,11 +21,10 @@ import pytest
 
 from upload_tickets._errors import NotFound, PayloadTooLarge, SignatureInvalid, UploadChanged, UploadUrlExpired
 from upload_tickets._models import BlobInfo, CharacterState, IdempotencyClaim, State, UploadTicket
-from upload_tickets._policy import RatePolicy
+from upload_tickets._policy import HOUR_US, RatePolicy
 from upload_tickets.protocols import BlobStore, RateLimiter, Signer, TicketStore, VerifyingSigner
 from upload_tickets.testing._fixtures import START_US, make_character, make_ticket
 
-_HOUR_US = 3600 * 1_000_000
 _TEN_PER_SECOND = RatePolicy(name="contract", limit=10, period=1, burst=5)
 
 
@@ -211,7 +210,7 @@ class TicketStoreContract:
 
     @staticmethod
     def _claim(
-        key: str = "k", *, operation: str = "consume", resource: str = "chr_1", expires_at: int = START_US + _HOUR_US
+        key: str = "k", *, operation: str = "consume", resource: str = "chr_1", expires_at: int = START_US + HOUR_US
     ) -> IdempotencyClaim:
         # Expiries are far from START_US: a store that expires keys itself does so in real time.
         return IdempotencyClaim(operation, key, f"hash-of-{resource}", resource, expires_at)

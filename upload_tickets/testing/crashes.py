@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from upload_tickets._models import CharacterState, Team
+from upload_tickets._policy import HOUR_US
 from upload_tickets.clock import ManualClock, SystemClock
 from upload_tickets.protocols import Clock
 from upload_tickets.service import UploadTickets
@@ -33,7 +34,6 @@ OpenService = Callable[[Clock], UploadTickets]
 ListBlobKeys = Callable[[], set[str]]
 OPERATIONS = ("consume", "sweep", "delete_character")
 _CRASHED = 70
-_DAY_US = 24 * 3600 * 1_000_000
 _spawn = multiprocessing.get_context("spawn")
 
 # Calls that change something; reads are not steps.
@@ -97,7 +97,7 @@ def _prepare(service: UploadTickets, operation: str, team: Team) -> tuple[list[s
         return uploads, start
     character = service.consume(team, uploads[:1]).character
     if operation == "sweep":
-        return uploads, start + _DAY_US + 1
+        return uploads, start + (24 * HOUR_US) + 1
     return [character.id], start
 
 
@@ -117,7 +117,7 @@ def _check(service: UploadTickets, team: Team, list_blob_keys: ListBlobKeys) -> 
         except Exception as error:
             return len(characters), f"{character.id} points at missing bytes: {error!r}"
         owned.update(ref.blob_key for ref in character.refs)
-    unconsumed = [t for t in service.store.expired(service.clock.now_us() + _DAY_US, 100) if t.team == team.id]
+    unconsumed = [t for t in service.store.expired(service.clock.now_us() + (24 * HOUR_US), 100) if t.team == team.id]
     if unconsumed:
         return len(characters), f"tickets left after the sweep: {[t.id for t in unconsumed]}"
     mine = {key for key in list_blob_keys() if f"/{team.id}/" in f"/{key}"}
@@ -145,7 +145,7 @@ def crash_matrix(
         if child.exitcode not in (0, _CRASHED):
             raise AssertionError(f"{operation} child ended with exit code {child.exitcode} at step {at}")
         completed = child.exitcode == 0
-        clock.advance(run_at - clock.now_us() + 2 * _DAY_US)
+        clock.advance(run_at - clock.now_us() + 2 * (24 * HOUR_US))
         count, problem = _check(open_service(clock), team, list_blob_keys)
         outcomes.append(CrashOutcome(operation, at, completed, count, ok=not problem, problem=problem))
         if completed:

@@ -20,6 +20,7 @@ import pytest
 
 from upload_tickets._errors import NotFound, TicketExpired, UploadTicketsError
 from upload_tickets._models import Character, CharacterState, MintRequest, State, Team
+from upload_tickets._policy import HOUR_US
 from upload_tickets.clock import ManualClock, SystemClock
 from upload_tickets.protocols import Clock
 from upload_tickets.service import UploadTickets
@@ -27,7 +28,6 @@ from upload_tickets.testing._fixtures import START_US, image_bytes
 
 ServiceFactory = Callable[[Clock], UploadTickets]
 _PNG = MintRequest("front.png", "png", "image/png")
-_HOUR_US = 3600 * 1_000_000
 
 
 def _team() -> Team:
@@ -64,7 +64,7 @@ class ServiceOwnershipContract:
         staged = [service.get(team, upload_id).blob_key for upload_id in lost]
         character = service.consume(team, kept).character
         assert character.state is CharacterState.READY
-        clock.advance(25 * _HOUR_US)
+        clock.advance(25 * HOUR_US)
         while service.sweep().tickets:
             pass
         assert read_character_bytes(service, team, character.id) == [
@@ -81,7 +81,7 @@ class ServiceOwnershipContract:
         upload_id = upload(service, team)
         read_early = service.store.get(team.id, upload_id)
         assert read_early is not None
-        clock.advance(25 * _HOUR_US)
+        clock.advance(25 * HOUR_US)
         report = service.sweep()
         assert (report.tickets, report.blobs) == (1, 1)
         # The consume's version-checked write, after the sweep's claim: refused.
@@ -94,7 +94,7 @@ class ServiceOwnershipContract:
         clock = ManualClock(START_US)
         service, team = service_factory(clock), _team()
         upload_id = upload(service, team)
-        clock.advance(24 * _HOUR_US - 1)
+        clock.advance(24 * HOUR_US - 1)
         character = service.consume(team, [upload_id]).character
         clock.advance(1)
         report = service.sweep()

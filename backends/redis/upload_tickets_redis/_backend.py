@@ -21,7 +21,13 @@ from upload_tickets import (
     StoreUnavailable,
     UploadTicket,
 )
-from upload_tickets.backend_kit import decision_after_charge, decode_character, encode_character, map_errors
+from upload_tickets.backend_kit import (
+    decision_after_charge,
+    decode_character,
+    encode_character,
+    map_errors,
+    replay_decision,
+)
 from upload_tickets_redis import _scripts
 from upload_tickets_redis._codec import decode, decode_claim, encode, encode_claim
 
@@ -283,7 +289,7 @@ class RedisBackend:
         groups: dict[str, list[str]] = defaultdict(list)
         for team in sorted(teams):
             try:
-                node = self.client.get_node_from_key(self._expiry_key(team))  # type: ignore[no-untyped-call]
+                node = self.client.get_node_from_key(self._expiry_key(team))  # type: ignore[no-untyped-call]  # redis-py's cluster API is untyped
                 name = f"redis node {node.name}"
             except RedisClusterException:
                 name = "redis slots no node serves"
@@ -459,7 +465,7 @@ class RedisBackend:
         key in it lives on that one node anyway.
         """
         if isinstance(self.client, redis.cluster.RedisCluster):
-            node = self.client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+            node = self.client.get_node_from_key(key)  # type: ignore[no-untyped-call]  # redis-py's cluster API is untyped
             return self.client.get_redis_connection(node).pipeline(transaction=False)
         return self.client.pipeline(transaction=False)
 
@@ -468,7 +474,7 @@ class RedisBackend:
         tat, allowed, now, _, replayed = reply
         if replayed:
             # An idempotent replay charges nothing.
-            return RateDecision(allowed=True, limit=policy.burst, remaining=0, retry_after_us=0, reset_after_us=0)
+            return replay_decision(policy)
         return decision_after_charge(int(tat), bool(allowed), int(now), policy)
 
     # -- housekeeping -----------------------------------------------------------
@@ -486,7 +492,7 @@ class RedisBackend:
         """Close the connection pools (on a Cluster, each node's)."""
         if isinstance(self.client, redis.cluster.RedisCluster):
             # RedisCluster.close() leaves the pools of node clients made from a URL open.
-            for node in self.client.get_nodes():  # type: ignore[no-untyped-call]
+            for node in self.client.get_nodes():  # type: ignore[no-untyped-call]  # redis-py's cluster API is untyped
                 if node.redis_connection is not None:
                     node.redis_connection.connection_pool.disconnect()
         self.client.close()

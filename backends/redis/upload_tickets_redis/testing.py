@@ -16,6 +16,8 @@ from typing import cast
 import attrs
 import redis
 
+from upload_tickets.testing.processes import free_port
+
 
 def _port_free(port: int) -> bool:
     with socket.socket() as probe:
@@ -124,7 +126,7 @@ def _wait_ping(port: int) -> None:
 
 def start_single(directory: Path) -> RedisProcesses:
     """A single redis-server on a free port (no persistence)."""
-    port = free_cluster_port()
+    port = free_port()
     nodes = RedisProcesses([port], [_start_node(port, directory, cluster=False)], directory)
     _wait_ping(port)
     return nodes

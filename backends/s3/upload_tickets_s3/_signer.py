@@ -10,10 +10,10 @@ import botocore.credentials
 import botocore.session
 
 from upload_tickets import ConfigurationError, SignedUpload, StoreUnavailable, UploadTicket
+from upload_tickets.backend_kit import SECOND_US
 from upload_tickets_s3._location import S3Location
 from upload_tickets_s3._sigv4 import amz_date, host_header, presign_put
 
-_US = 1_000_000
 # One map per content type, shared by every URL: read-only, so no caller can change what other mints hand out.
 _HEADERS: dict[str, Mapping[str, str]] = {}
 
@@ -57,11 +57,12 @@ class S3Signer:
 
     def sign_put(self, ticket: UploadTicket) -> SignedUpload:
         """A presigned PUT; the same ticket always gives the same URL."""
-        created_s = ticket.created_at // _US
-        expires_at_s = ticket.url_expires_at // _US
+        created_s = ticket.created_at // SECOND_US
+        expires_at_s = ticket.url_expires_at // SECOND_US
         if expires_at_s - created_s < 1:
+            lifetime_s = (ticket.url_expires_at - ticket.created_at) / SECOND_US
             raise UploadUrlTooShort(
-                f"the upload URL of {ticket.id} would live {(ticket.url_expires_at - ticket.created_at) / _US:g} s, "
+                f"the upload URL of {ticket.id} would live {lifetime_s:g} s, "
                 "which S3 URLs carry as X-Amz-Expires=0 (dead when minted); "
                 "set an upload URL TTL of at least one second"
             )
@@ -82,13 +83,13 @@ class S3Signer:
         headers = _HEADERS.get(ticket.content_type)
         if headers is None:
             headers = _HEADERS.setdefault(ticket.content_type, MappingProxyType({"Content-Type": ticket.content_type}))
-        return SignedUpload(url=url, headers=headers, expires_at=expires_at_s * _US)
+        return SignedUpload(url=url, headers=headers, expires_at=expires_at_s * SECOND_US)
 
     def _frozen_credentials(self, url_expires_at_us: int) -> Any:
         credentials = self._credentials
         frozen = credentials.get_frozen_credentials()
         expiry = getattr(credentials, "_expiry_time", None)
-        if expiry is not None and expiry.timestamp() * _US < url_expires_at_us:
+        if expiry is not None and expiry.timestamp() * SECOND_US < url_expires_at_us:
             raise CredentialsExpireTooSoon(
                 f"the AWS credentials expire at {expiry.isoformat()}, before the upload URL would; "
                 "refresh them (or shorten the upload URL TTL)"

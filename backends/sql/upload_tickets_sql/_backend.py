@@ -20,7 +20,7 @@ from upload_tickets import (
     StoreUnavailable,
     UploadTicket,
 )
-from upload_tickets.backend_kit import Clock, decision_after_charge, decode_character
+from upload_tickets.backend_kit import Clock, decision_after_charge, decode_character, replay_decision
 from upload_tickets_sql._migrations import upgrade
 from upload_tickets_sql._retry import Runner
 from upload_tickets_sql._schema import (
@@ -372,7 +372,7 @@ class SqlBackend:
             self._raw(work, transaction=False, attempts=1)
 
     def _replay_decision(self, policy: RatePolicy) -> RateDecision:
-        return RateDecision(allowed=True, limit=policy.burst, remaining=0, retry_after_us=0, reset_after_us=0)
+        return replay_decision(policy)
 
     # -- housekeeping -----------------------------------------------------------
 

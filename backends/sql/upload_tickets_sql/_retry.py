@@ -110,7 +110,7 @@ class Runner:
                 cursor.close()
                 return result
             except self.driver_error as error:
-                disconnected = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor)  # type: ignore[arg-type]
+                disconnected = self.engine.dialect.is_disconnect(error, connection.dbapi_connection, cursor)  # type: ignore[arg-type]  # SQLAlchemy types the raw cursor as optional
                 if disconnected:
                     connection.invalidate(error)
                 pause = self._pause(error, attempt, disconnected, retry)

@@ -6,8 +6,8 @@ environment (GATEWAY_LISTEN, SERVICES, FILESYSTEM_ROOT, ...).
 
 import sys
 
-from localstack.runtime.main import main  # type: ignore[import-not-found]
-from localstack.services.s3 import provider  # type: ignore[import-not-found]
+from localstack.runtime.main import main  # type: ignore[import-not-found]  # LocalStack lives in its own virtualenv
+from localstack.services.s3 import provider  # type: ignore[import-not-found]  # LocalStack lives in its own virtualenv
 
 # Else they go to /tmp/localstack-s3-storage, shared by every instance and never removed.
 provider.DEFAULT_S3_TMP_DIR = sys.argv[1]
