@@ -16,7 +16,6 @@ from upload_tickets import (
     MemoryTeamDirectory,
     MemoryTicketStore,
     Team,
-    TTLPolicy,
     UploadTickets,
 )
 from upload_tickets.http import HttpApi, HttpResponse
@@ -95,7 +94,7 @@ def run_state_machine(backend: Any) -> None:
             signer=make_signer(),
             blobs=MemoryBlobStore(),
             clock=clock,
-            ttl=TTLPolicy(max_upload_bytes=4096),
+            max_upload_bytes=4096,
         )
 
     machine = service_state_machine(make_service, exact_rate_limit=False)

@@ -71,7 +71,7 @@ def test_adapters_import_only_the_root_and_the_kit(backend: Path) -> None:
     assert sources
     for source in sources:
         # An adapter's own test helpers (its testing.py) may use the public testing kit too.
-        allowed = ("upload_tickets", "upload_tickets.backend_kit")
+        allowed: tuple[str, ...] = ("upload_tickets", "upload_tickets.backend_kit")
         if source.name == "testing.py":
             allowed += ("upload_tickets.testing.processes",)
         for module in _core_imports(source):

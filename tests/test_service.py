@@ -26,7 +26,6 @@ from upload_tickets import (
     State,
     Team,
     TicketExpired,
-    TTLPolicy,
     UnprocessableImage,
     UnsupportedMediaType,
     UploadTickets,
@@ -106,7 +105,7 @@ def test_oversize_put_is_refused_and_stores_nothing(clock: ManualClock, signer: 
         signer=signer,
         blobs=blobs,
         clock=clock,
-        ttl=TTLPolicy(max_upload_bytes=100),
+        max_upload_bytes=100,
     )
     result = service.mint(TEAM_A, PNG)
     with pytest.raises(PayloadTooLarge):

@@ -11,7 +11,6 @@ from upload_tickets import (
     MemoryBlobStore,
     MemoryRateLimiter,
     MemoryTicketStore,
-    TTLPolicy,
     UploadTickets,
 )
 from upload_tickets.testing import service_state_machine
@@ -24,7 +23,7 @@ def _memory_service(clock: ManualClock) -> UploadTickets:
         signer=HmacSigner("http://127.0.0.1:8000/uploads", SIGNING_KEYS, "k1"),
         blobs=MemoryBlobStore(),
         clock=clock,
-        ttl=TTLPolicy(max_upload_bytes=4096),
+        max_upload_bytes=4096,
     )
 
 

@@ -53,7 +53,15 @@ from upload_tickets._models import (
     UploadTicket,
     VerifiedPut,
 )
-from upload_tickets._policy import CHARACTERS_POST, SPEC_RATES, Operation, RatePolicy, RateTable, TTLPolicy
+from upload_tickets._policy import (
+    CHARACTERS_POST,
+    DEFAULT_MAX_UPLOAD_BYTES,
+    SPEC_RATES,
+    Operation,
+    RatePolicy,
+    RateTable,
+    TTLPolicy,
+)
 from upload_tickets._ratelimit import decision_after_charge, gcra
 from upload_tickets._rules import DEFAULT_API_VERSION, content_disposition
 from upload_tickets.classify import ImageClassifier, UnknownPose
@@ -66,6 +74,7 @@ from upload_tickets.signing import Ed25519Signer, HmacSigner
 
 __all__ = [
     "CHARACTERS_POST",
+    "DEFAULT_MAX_UPLOAD_BYTES",
     "DEFAULT_API_VERSION",
     "SPEC_RATES",
     "AlreadyConsumed",

@@ -48,9 +48,13 @@ def _positive_duration(_: object, attribute: attrs.Attribute[dt.timedelta], valu
         raise ConfigurationError(f"{attribute.name} must be positive, got {value}")
 
 
+#: The byte cap of an upload unless the service or the team sets another: 20 MiB.
+DEFAULT_MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+
+
 @attrs.frozen
 class TTLPolicy:
-    """How long a signed upload URL and an upload ticket live, and how big an upload may be.
+    """How long a signed upload URL and an upload ticket live.
 
     ``TTLPolicy(upload_url_ttl=timedelta(minutes=5))``; both TTLs are at least one second.
     """
@@ -61,7 +65,6 @@ class TTLPolicy:
     ticket_ttl: dt.timedelta = attrs.field(
         default=dt.timedelta(hours=24), converter=_to_timedelta, validator=_at_least_a_second
     )
-    max_upload_bytes: int = attrs.field(default=20 * 1024 * 1024, validator=_positive)
     upload_url_ttl_us: int = attrs.field(init=False)
     """``upload_url_ttl`` in microseconds."""
     ticket_ttl_us: int = attrs.field(init=False)

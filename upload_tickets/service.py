@@ -48,7 +48,15 @@ from upload_tickets._models import (
     UploadAdmission,
     UploadTicket,
 )
-from upload_tickets._policy import SECOND_US, SPEC_RATES, Operation, RatePolicy, RateTable, TTLPolicy
+from upload_tickets._policy import (
+    DEFAULT_MAX_UPLOAD_BYTES,
+    SECOND_US,
+    SPEC_RATES,
+    Operation,
+    RatePolicy,
+    RateTable,
+    TTLPolicy,
+)
 from upload_tickets.classify import ImageClassifier
 from upload_tickets.clock import SystemClock
 from upload_tickets.protocols import (
@@ -108,6 +116,7 @@ class UploadTickets:
         clock: Clock | None = None,
         ttl: TTLPolicy | None = None,
         rates: RateTable = SPEC_RATES,
+        max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES,
         known_versions: frozenset[str] = _rules.KNOWN_API_VERSIONS,
     ) -> None:
         self.store = store
@@ -119,6 +128,10 @@ class UploadTickets:
         #: store built without a clock of its own follows this one.
         self.clock: Clock = _one_clock(clock, (limiter, store))
         self.ttl = ttl or TTLPolicy()
+        if isinstance(max_upload_bytes, bool) or not isinstance(max_upload_bytes, int) or max_upload_bytes <= 0:
+            raise ConfigurationError(f"max_upload_bytes must be a positive whole number, got {max_upload_bytes!r}")
+        #: The byte cap of an upload, unless its team has its own (``Team.max_upload_bytes``).
+        self.max_upload_bytes = max_upload_bytes
         #: Which bucket each operation charges.
         self.rates = rates
         self.known_versions = known_versions
@@ -223,7 +236,7 @@ class UploadTickets:
             created_at=now,
             url_expires_at=_url_expiry(now, self.ttl),
             expires_at=now + self.ttl.ticket_ttl_us,
-            max_bytes=team.max_upload_bytes or self.ttl.max_upload_bytes,
+            max_bytes=team.max_upload_bytes or self.max_upload_bytes,
             blob_key=staged_key(team.id, ticket_id),
             idempotency_key=idempotency_key,
             request_hash=request_hash,

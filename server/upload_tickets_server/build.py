@@ -80,8 +80,8 @@ def build(settings: Settings) -> tuple[HttpApi, SqlTeamDirectory]:
         ttl=TTLPolicy(
             upload_url_ttl=dt.timedelta(seconds=settings.upload_url_ttl_s),
             ticket_ttl=dt.timedelta(seconds=settings.ticket_ttl_s),
-            max_upload_bytes=settings.max_upload_bytes,
         ),
+        max_upload_bytes=settings.max_upload_bytes,
         # The spec's table: the three POSTs share one bucket.
         rates=RateTable.shared(
             RatePolicy(

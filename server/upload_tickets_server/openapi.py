@@ -109,7 +109,7 @@ def _operation_docs(api: HttpApi) -> dict[str, dict[str, Any]]:
                 "404": _error("No such upload"),
                 "409": _error("The upload was already consumed"),
                 "410": _error("The ticket expired"),
-                "413": _error(f"More than the byte cap ({api.service.ttl.max_upload_bytes} by default)"),
+                "413": _error(f"More than the byte cap ({api.service.max_upload_bytes} by default)"),
                 "415": _error("Content-Type differs from the signed one"),
             },
         },

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import attrs
 
-from upload_tickets import CHARACTERS_POST, TTLPolicy
+from upload_tickets import CHARACTERS_POST, DEFAULT_MAX_UPLOAD_BYTES, TTLPolicy
 from upload_tickets.http import BodyDeadlines
 
 ENV_PREFIX = "UPLOAD_TICKETS_"
@@ -29,7 +29,7 @@ class Settings:
     ticket_ttl_s: int = int(_TTL.ticket_ttl.total_seconds())
     rate_per_minute: int = round(CHARACTERS_POST.limit * (dt.timedelta(minutes=1) / CHARACTERS_POST.period))
     burst: int = CHARACTERS_POST.burst
-    max_upload_bytes: int = _TTL.max_upload_bytes
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     sweep_interval_s: float = 60.0
     body_idle_timeout_s: float = BodyDeadlines().idle_s
     body_min_rate: int = BodyDeadlines().min_bytes_per_s

@@ -16,7 +16,6 @@ from upload_tickets import (
     MemoryTicketStore,
     MintRequest,
     SystemClock,
-    TTLPolicy,
     UploadTickets,
 )
 from upload_tickets.protocols import BlobStore, Clock
@@ -71,7 +70,7 @@ def direct_service(
         signer=S3Signer(server.location, credentials=server.credentials()),
         blobs=server.blobs(),
         clock=clock,
-        ttl=TTLPolicy(max_upload_bytes=max_bytes),
+        max_upload_bytes=max_bytes,
     )
 
 
