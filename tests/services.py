@@ -37,6 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import urlsplit
 
 import attrs
@@ -45,7 +46,8 @@ import redis
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from upload_tickets.testing.processes import free_port
+from upload_tickets.testing.processes import free_port, stop
+from upload_tickets_redis.testing import redis_server_command
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_MARIADB_URL = "mysql+pymysql://root@127.0.0.1:3306/test"
@@ -77,10 +79,18 @@ def reachable(url: str) -> bool:
         return False
 
 
+def service_down(reason: str) -> NoReturn:
+    """Skip loudly on a laptop; fail outright where skips are forbidden (``UPLOAD_TICKETS_NO_SKIPS=1``, as in CI)."""
+    message = f"SERVICE DOWN: {reason}"
+    if os.environ.get("UPLOAD_TICKETS_NO_SKIPS") == "1":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
 def require(url: str, name: str) -> str:
-    """Return ``url``, or skip (loudly) when its service is down."""
+    """Return ``url``, or skip (loudly) when its service is down; in CI that fails instead."""
     if not reachable(url):
-        pytest.skip(f"SERVICE DOWN: {name} is not reachable at {url}; start it or set the URL variable")
+        service_down(f"{name} is not reachable at {url}; start it or set the URL variable")
     return url
 
 
@@ -283,21 +293,7 @@ class RunRedis:
         for _ in range(5):
             port = free_port()
             process = subprocess.Popen(
-                [
-                    "redis-server",
-                    "--port",
-                    str(port),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    str(directory),
-                    "--logfile",
-                    str(directory / "redis.log"),
-                ],
+                redis_server_command(port, directory),
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent(),
@@ -305,8 +301,8 @@ class RunRedis:
             server = cls(process, port, directory)
             if server._wait_ready():
                 return server
-            server._stop_process()
-        log = (directory / "redis.log").read_text(errors="replace")[-2000:]
+            stop(server.process)
+        log = "".join(path.read_text(errors="replace") for path in directory.glob("*.log"))[-2000:]
         shutil.rmtree(directory, ignore_errors=True)
         raise RuntimeError(f"this run's redis-server did not start:\n{log}")
 
@@ -322,17 +318,9 @@ class RunRedis:
             time.sleep(0.02)
         return False
 
-    def _stop_process(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
     def stop(self) -> None:
         """Stop the server (by its PID) and delete its folder."""
-        self._stop_process()
+        stop(self.process)
         shutil.rmtree(self.directory, ignore_errors=True)
 
 

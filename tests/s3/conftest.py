@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from tests.s3.support import ACCESS_KEY, BUCKET, S3Server
+from tests.services import service_down
 from upload_tickets.testing.processes import free_port, running
 from upload_tickets_s3 import S3Location
 
@@ -34,7 +35,7 @@ def _ensure_s3rver() -> None:
         return
     npm = shutil.which("npm")
     if npm is None:
-        pytest.skip("SERVICE DOWN: npm is not installed, so s3rver cannot be installed")
+        service_down("npm is not installed, so s3rver cannot be installed")
     subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=S3RVER, check=True, capture_output=True, timeout=600)
 
 

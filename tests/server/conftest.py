@@ -13,7 +13,7 @@ import attrs
 import httpx
 import pytest
 
-from upload_tickets.testing.processes import free_port
+from upload_tickets.testing.processes import free_port, stop
 
 
 def cli(*args: str) -> str:
@@ -37,12 +37,7 @@ class RunningServer:
         return "".join(self.output)
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop(self.process)
         if self.process.stdout is not None:
             self.process.stdout.close()
 

@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -61,14 +62,19 @@ def running(
             time.sleep(0.05)
         yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
         if log is not None and not isinstance(sink, int):
             sink.close()
+
+
+def stop(process: subprocess.Popen[Any]) -> None:
+    """Stop ``process`` by its PID: terminate, and kill it if it has not gone in 10 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def _ready(check: Callable[[], bool]) -> bool:
@@ -78,4 +84,4 @@ def _ready(check: Callable[[], bool]) -> bool:
         return False
 
 
-__all__ = ["free_port", "port_answers", "running"]
+__all__ = ["free_port", "port_answers", "running", "stop"]

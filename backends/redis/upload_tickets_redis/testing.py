@@ -16,7 +16,7 @@ from typing import cast
 import attrs
 import redis
 
-from upload_tickets.testing.processes import free_port
+from upload_tickets.testing.processes import free_port, stop
 
 
 def _port_free(port: int) -> bool:
@@ -57,15 +57,14 @@ class RedisProcesses:
         for process in self.processes:
             process.terminate()
         for process in self.processes:
-            _reap(process)
+            stop(process)
         self.processes.clear()
 
     def stop_node(self, port: int) -> None:
         """Stop the one node listening on ``port`` (the others keep running)."""
         process = self.processes.pop(self.ports.index(port))
         self.ports.remove(port)
-        process.terminate()
-        _reap(process)
+        stop(process)
 
     def restart(self) -> None:
         """Start the same single node again on the same port."""
@@ -73,15 +72,8 @@ class RedisProcesses:
         _wait_ping(self.ports[0])
 
 
-def _reap(process: subprocess.Popen[bytes]) -> None:
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _start_node(port: int, directory: Path, *, cluster: bool, full_coverage: bool = True) -> subprocess.Popen[bytes]:
+def redis_server_command(port: int, directory: Path, *, cluster: bool = False, full_coverage: bool = True) -> list[str]:
+    """A ``redis-server`` on loopback ``port`` that keeps nothing on disk, logging to ``directory``."""
     command = [
         "redis-server",
         "--port",
@@ -108,6 +100,11 @@ def _start_node(port: int, directory: Path, *, cluster: bool, full_coverage: boo
             "--cluster-require-full-coverage",
             "yes" if full_coverage else "no",
         ]
+    return command
+
+
+def _start_node(port: int, directory: Path, *, cluster: bool, full_coverage: bool = True) -> subprocess.Popen[bytes]:
+    command = redis_server_command(port, directory, cluster=cluster, full_coverage=full_coverage)
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
