@@ -30,7 +30,7 @@ from upload_tickets._errors import (
     UploadTicketsError,
     UploadUrlExpired,
 )
-from upload_tickets._io import read_capped
+from upload_tickets._io import async_read_capped, read_capped
 from upload_tickets._lifecycle import Event
 from upload_tickets._models import (
     BlobInfo,
@@ -64,12 +64,21 @@ from upload_tickets._policy import (
 )
 from upload_tickets._ratelimit import decision_after_charge, gcra
 from upload_tickets._rules import DEFAULT_API_VERSION, content_disposition
-from upload_tickets.classify import ImageClassifier, UnknownPose
+from upload_tickets.classify import AsyncImageClassifier, ImageClassifier, UnknownPose
 from upload_tickets.clock import ManualClock, SystemClock
-from upload_tickets.files import FileBlobStore
-from upload_tickets.memory import MemoryBlobStore, MemoryRateLimiter, MemoryTeamDirectory, MemoryTicketStore
-from upload_tickets.registry import Backend, backend_from_url, store_from_url
-from upload_tickets.service import UploadTickets
+from upload_tickets.files import AsyncFileBlobStore, FileBlobStore
+from upload_tickets.memory import (
+    AsyncMemoryBlobStore,
+    AsyncMemoryRateLimiter,
+    AsyncMemoryTeamDirectory,
+    AsyncMemoryTicketStore,
+    MemoryBlobStore,
+    MemoryRateLimiter,
+    MemoryTeamDirectory,
+    MemoryTicketStore,
+)
+from upload_tickets.registry import AsyncBackend, Backend, async_backend_from_url, backend_from_url, store_from_url
+from upload_tickets.service import AsyncUploadTickets, UploadTickets
 from upload_tickets.signing import Ed25519Signer, HmacSigner
 
 __all__ = [
@@ -78,6 +87,14 @@ __all__ = [
     "DEFAULT_API_VERSION",
     "SPEC_RATES",
     "AlreadyConsumed",
+    "AsyncBackend",
+    "AsyncFileBlobStore",
+    "AsyncImageClassifier",
+    "AsyncMemoryBlobStore",
+    "AsyncMemoryRateLimiter",
+    "AsyncMemoryTeamDirectory",
+    "AsyncMemoryTicketStore",
+    "AsyncUploadTickets",
     "Backend",
     "BackendNotInstalled",
     "BlobInfo",
@@ -137,6 +154,8 @@ __all__ = [
     "UploadTicketsError",
     "UploadUrlExpired",
     "VerifiedPut",
+    "async_backend_from_url",
+    "async_read_capped",
     "backend_from_url",
     "content_disposition",
     "decision_after_charge",

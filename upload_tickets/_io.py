@@ -1,17 +1,6 @@
-"""Reading request bodies under a byte cap."""
+"""Reading request bodies under a byte cap, in both flavours (``read_capped`` is sync)."""
 
-from __future__ import annotations
+from upload_tickets._async._io import read_capped as async_read_capped
+from upload_tickets._sync._io import read_capped
 
-from collections.abc import Iterable
-
-from upload_tickets._errors import PayloadTooLarge
-
-
-def read_capped(chunks: Iterable[bytes], max_bytes: int, what: str = "upload") -> bytes:
-    """Join ``chunks``, refusing (before reading further) once they pass ``max_bytes``."""
-    buffer = bytearray()
-    for chunk in chunks:
-        buffer += chunk
-        if len(buffer) > max_bytes:
-            raise PayloadTooLarge(f"{what} exceeds {max_bytes} bytes")
-    return bytes(buffer)
+__all__ = ["async_read_capped", "read_capped"]

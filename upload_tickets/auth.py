@@ -1,65 +1,15 @@
-"""Who is calling: team resolvers for :class:`~upload_tickets.http.HttpApi`.
+"""Who is calling: team resolvers for :class:`~upload_tickets.http.HttpApi` and ``AsyncHttpApi``.
 
 A resolver turns a request's head (:class:`RequestContext`) into the :class:`Team`
 making it, or raises :class:`Unauthenticated` with a code and, for the 401's
 ``WWW-Authenticate``, a ``challenge``. :class:`ApiKeyResolver` (``X-Api-Key: al_live_…``
-looked up in a :class:`TeamDirectory`) is the default; bring your own for session
-cookies, JWT bearer tokens or mTLS (the ASGI ``tls`` extension is in ``transport``).
+looked up in a :class:`TeamDirectory`) is the default, ``AsyncApiKeyResolver`` its async
+twin; bring your own for session cookies, JWT bearer tokens or mTLS (the ASGI ``tls``
+extension is in ``transport``).
 """
 
-from __future__ import annotations
+from upload_tickets._async.auth import AsyncApiKeyResolver
+from upload_tickets._identity import API_KEY_CHALLENGE, RequestContext, hash_api_key
+from upload_tickets._sync.auth import ApiKeyResolver
 
-import hashlib
-from collections.abc import Mapping
-
-import attrs
-
-from upload_tickets import _rules
-from upload_tickets._errors import Unauthenticated
-from upload_tickets._models import Team
-from upload_tickets.protocols import TeamDirectory
-
-API_KEY_CHALLENGE = 'ApiKey header="X-Api-Key"'
-
-
-def hash_api_key(api_key: str) -> str:
-    """The form every key directory stores an API key in: SHA-256 hex (keys are random, so no salt is needed)."""
-    return hashlib.sha256(api_key.encode()).hexdigest()
-
-
-@attrs.frozen
-class RequestContext:
-    """The head of a request, as a resolver sees it; ``headers`` names are lower-case.
-
-    ``transport`` holds what the server knows beyond the headers, e.g. the ASGI
-    ``tls`` extension (client certificate chain) or the peer address.
-    """
-
-    method: str
-    path: str
-    headers: Mapping[str, str]
-    transport: Mapping[str, object] = attrs.field(factory=dict)
-
-
-class ApiKeyResolver:
-    """The spec's auth: an ``X-Api-Key: al_live_…`` header looked up in a :class:`TeamDirectory`."""
-
-    def __init__(self, directory: TeamDirectory) -> None:
-        self.directory = directory
-
-    def resolve(self, request: RequestContext) -> Team:
-        """The team owning the request's API key, or ``Unauthenticated``."""
-        try:
-            key = _rules.parse_api_key(request.headers.get("x-api-key"))
-        except Unauthenticated as error:
-            error.challenge = API_KEY_CHALLENGE
-            raise
-        team = self.directory.team_for_key(key)
-        if team is None:
-            raise Unauthenticated(
-                "unknown or revoked API key", code="invalid_api_key", param="X-Api-Key", challenge=API_KEY_CHALLENGE
-            )
-        return team
-
-
-__all__ = ["API_KEY_CHALLENGE", "ApiKeyResolver", "RequestContext", "hash_api_key"]
+__all__ = ["API_KEY_CHALLENGE", "ApiKeyResolver", "AsyncApiKeyResolver", "RequestContext", "hash_api_key"]

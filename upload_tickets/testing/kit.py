@@ -22,7 +22,7 @@ from upload_tickets._policy import SPEC_RATES, RateTable, TTLPolicy
 from upload_tickets.clock import ManualClock
 from upload_tickets.http import HttpApi
 from upload_tickets.memory import MemoryBlobStore, MemoryRateLimiter, MemoryTeamDirectory, MemoryTicketStore
-from upload_tickets.protocols import AsyncTeamResolver, Classifier, TeamDirectory, TeamResolver
+from upload_tickets.protocols import Classifier, TeamDirectory, TeamResolver
 from upload_tickets.service import UploadTickets
 from upload_tickets.signing import HmacSigner
 from upload_tickets.testing._fixtures import START_US, image_bytes
@@ -65,7 +65,7 @@ def memory_service(
 
 def memory_api(
     service: UploadTickets | None = None,
-    teams: TeamResolver | AsyncTeamResolver | TeamDirectory | Mapping[str, Team] | None = None,
+    teams: TeamResolver | TeamDirectory | Mapping[str, Team] | None = None,
 ) -> HttpApi:
     """An :class:`HttpApi` over ``service`` (default: :func:`memory_service`).
 

@@ -1,0 +1,108 @@
+"""The few pieces the async flavour does by nature; ``_sync/_primitives.py`` is their sync twin.
+
+Hand-written on both sides (httpcore's ``_synchronization`` style): everything else in
+``_async`` is turned into its sync twin line by line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
+
+import anyio
+import anyio.to_thread
+
+from upload_tickets._identity import RequestContext
+from upload_tickets._models import Team
+
+if TYPE_CHECKING:
+    from upload_tickets.protocols import AsyncTeamDirectory, AsyncTeamResolver, TeamDirectory, TeamResolver
+
+#: What ``AsyncHttpApi`` takes as its team resolver: either flavour of resolver or API-key directory.
+TeamSource: TypeAlias = "AsyncTeamResolver | AsyncTeamDirectory | TeamResolver | TeamDirectory"
+
+T = TypeVar("T")
+
+
+async def offload(function: Callable[..., T], *args: object) -> T:
+    """Run a blocking call (a file write, an image decode) on a worker thread.
+
+    A cancelled caller still waits for the thread to finish, so nothing runs on after
+    the caller's cleanup.
+    """
+    return await anyio.to_thread.run_sync(function, *args)
+
+
+async def shielded(function: Callable[..., Awaitable[T]], *args: object) -> T:
+    """Run ``function(*args)`` to its end even if the caller is cancelled meanwhile.
+
+    For steps that must not stop halfway (a write whose outcome decides the cleanup, the
+    cleanup itself). The step runs as its own task: neither an anyio cancel scope nor a
+    native ``Task.cancel()`` (``asyncio.timeout``, ``wait_for``) interrupts it; the
+    caller's cancellation is delivered once it has finished.
+    """
+    task = asyncio.ensure_future(function(*args))
+    cancelled: BaseException | None = None
+    with anyio.CancelScope(shield=True):
+        while True:
+            try:
+                result = await asyncio.shield(task)
+                break
+            except asyncio.CancelledError as error:
+                if task.done():
+                    if task.cancelled():
+                        raise
+                    result = task.result()
+                    cancelled = error
+                    break
+                cancelled = error
+    if cancelled is not None:
+        raise cancelled
+    return result
+
+
+def as_resolver(teams: TeamSource) -> AsyncTeamResolver:
+    """An async resolver from any resolver or key directory.
+
+    A sync one runs on a worker thread: it may block (a database lookup), and the event
+    loop must not. Give an async resolver or directory to stay on the loop.
+    """
+    from upload_tickets._async.auth import AsyncApiKeyResolver
+
+    if inspect.iscoroutinefunction(getattr(teams, "resolve", None)):
+        return cast("AsyncTeamResolver", teams)
+    if callable(getattr(teams, "resolve", None)):
+        return _ResolverOnThread(cast("TeamResolver", teams))
+    if inspect.iscoroutinefunction(getattr(teams, "team_for_key", None)):
+        return AsyncApiKeyResolver(cast("AsyncTeamDirectory", teams))
+    return AsyncApiKeyResolver(_DirectoryOnThread(cast("TeamDirectory", teams)))
+
+
+class _ResolverOnThread:
+    def __init__(self, resolver: TeamResolver) -> None:
+        self.resolver = resolver
+
+    async def resolve(self, request: RequestContext) -> Team:
+        return await offload(self.resolver.resolve, request)
+
+
+class _DirectoryOnThread:
+    def __init__(self, directory: TeamDirectory) -> None:
+        self.directory = directory
+
+    async def team_for_key(self, api_key: str) -> Team | None:
+        return await offload(self.directory.team_for_key, api_key)
+
+
+def chunks_of(body: bytes | AsyncIterable[bytes]) -> AsyncIterable[bytes]:
+    """A body as chunks, whether it came whole or streamed."""
+    return _one_chunk(body) if isinstance(body, bytes) else body
+
+
+async def _one_chunk(body: bytes) -> AsyncIterator[bytes]:
+    yield body
+
+
+__all__ = ["TeamSource", "as_resolver", "chunks_of", "offload", "shielded"]

@@ -1,0 +1,25 @@
+# Generated from the _async folder by scripts/unasync.py: edit that source, then run it.
+"""The spec's API-key resolver, async source (``ApiKeyResolver`` is generated from it)."""
+
+from __future__ import annotations
+
+from upload_tickets._identity import RequestContext, api_key_from, unknown_key
+from upload_tickets._models import Team
+from upload_tickets._sync.protocols import TeamDirectory
+
+
+class ApiKeyResolver:
+    """The spec's auth: an ``X-Api-Key: al_live_…`` header looked up in an :class:`TeamDirectory`."""
+
+    def __init__(self, directory: TeamDirectory) -> None:
+        self.directory = directory
+
+    def resolve(self, request: RequestContext) -> Team:
+        """The team owning the request's API key, or ``Unauthenticated``."""
+        team = self.directory.team_for_key(api_key_from(request))
+        if team is None:
+            raise unknown_key()
+        return team
+
+
+__all__ = ["ApiKeyResolver"]
