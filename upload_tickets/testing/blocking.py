@@ -64,13 +64,13 @@ def blocking(target: Any, portal: BlockingPortal) -> Any:
     they would for a sync component with those methods. Bodies passed as lists of bytes
     become async streams.
     """
-    namespace: dict[str, Any] = {"__slots__": (), "wrapped": property(lambda self: target)}
+    namespace: dict[str, Any] = {"__slots__": (), "wrapped": _constant(target)}
     for name in dir(type(target)):
         if name.startswith("_") and name not in ("__len__",):
             continue
         attribute = inspect.getattr_static(target, name)
         if isinstance(attribute, property):
-            namespace[name] = property(lambda self, name=name: getattr(target, name))
+            namespace[name] = _forwarded(target, name)
             continue
         value = getattr(target, name)
         if inspect.iscoroutinefunction(value):
@@ -79,9 +79,23 @@ def blocking(target: Any, portal: BlockingPortal) -> Any:
             namespace[name] = staticmethod(value)
     for name, value in vars(target).items() if hasattr(target, "__dict__") else ():
         if not name.startswith("_") and name not in namespace:
-            namespace[name] = property(lambda self, value=value: _blocking_attribute(value, portal))
+            namespace[name] = _constant(_blocking_attribute(value, portal))
     proxy_type = type(f"Blocking{type(target).__name__}", (), namespace)
     return proxy_type()
+
+
+def _constant(value: object) -> property:
+    def get(_: object) -> object:
+        return value
+
+    return property(get)
+
+
+def _forwarded(target: object, name: str) -> property:
+    def get(_: object) -> object:
+        return getattr(target, name)
+
+    return property(get)
 
 
 def _blocking_attribute(value: object, portal: BlockingPortal) -> object:
