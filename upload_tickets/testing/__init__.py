@@ -8,9 +8,13 @@
 - :class:`ServiceRulesContract`: refused requests change and cost nothing; charges,
   idempotent replays and team policies hold on every store.
 - :func:`consume_race`, :func:`bucket_hammer`: races between OS processes.
+- :func:`blocking`, :func:`event_loop_thread`: run every suite above on an async
+  component (``AsyncTicketStore``, ``AsyncUploadTickets``, ...) through one long-lived
+  event loop, so a backend's async flavour passes the very same contract.
 """
 
 from upload_tickets.testing._fixtures import START_US, image_bytes, make_character, make_ticket, new_ticket_id
+from upload_tickets.testing.blocking import blocking, event_loop_thread
 from upload_tickets.testing.contracts import (
     BlobStoreContract,
     RateLimiterContract,
@@ -33,8 +37,10 @@ __all__ = [
     "SignerContract",
     "TicketStoreContract",
     "VerifyingSignerContract",
+    "blocking",
     "bucket_hammer",
     "consume_race",
+    "event_loop_thread",
     "image_bytes",
     "make_character",
     "make_ticket",
