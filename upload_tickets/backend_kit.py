@@ -14,6 +14,10 @@ Besides re-exports of the core (GCRA arithmetic, byte caps, time units, the stor
 of characters, HMAC-SHA256), it holds the two helpers every adapter needs at its edge:
 :func:`map_errors` turns a driver's exceptions into ``StoreUnavailable`` (503), and
 :class:`RetryPolicy` says which failures earn another attempt and how long to wait first.
+
+For an adapter's async flavour: :func:`offload` (a blocking call on a worker thread),
+:func:`shielded` (a multi-step change that a cancelled caller cannot stop halfway) and
+:func:`async_read_capped`.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from types import TracebackType
 import attrs
 
 from upload_tickets._errors import ConfigurationError, StoreUnavailable, UploadTicketsError
-from upload_tickets._io import read_capped
+from upload_tickets._async._primitives import offload, shielded
+from upload_tickets._io import async_read_capped, read_capped
 from upload_tickets._policy import HOUR_US, MINUTE_US, SECOND_US
 from upload_tickets._ratelimit import decision_after_charge, gcra, replay_decision
 from upload_tickets.protocols import Clock
@@ -120,6 +125,7 @@ __all__ = [
     "MINUTE_US",
     "SECOND_US",
     "Clock",
+    "async_read_capped",
     "ErrorMapping",
     "HmacSha256",
     "RetryPolicy",
@@ -128,5 +134,7 @@ __all__ = [
     "encode_character",
     "gcra",
     "map_errors",
+    "offload",
     "read_capped",
+    "shielded",
 ]
