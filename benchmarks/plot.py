@@ -19,6 +19,8 @@ _MINTS = (
     "mint (Redis)",
     "HTTP mint (memory)",
     "HTTP mint (SQLite)",
+    "HTTP mint, async server (memory)",
+    "HTTP mint, async server (Redis)",
 )
 
 

@@ -43,6 +43,9 @@ SUBS = [
     (r"\baclose\(", "close("),
     (r"\b__a(enter|exit|iter|next)__\b", r"__\1__"),
     (r"\bStopAsyncIteration\b", "StopIteration"),
+    # One level of nesting: ``Awaitable[list[T]]`` (the rule above takes only flat ones).
+    (r"\bAwaitable\[(\w+\[[^\[\]]+\])\]", r"\1"),
+    (r"\basync_open_backend\b", "open_backend"),
 ]
 COMPILED = [(re.compile(pattern), replacement) for pattern, replacement in SUBS]
 

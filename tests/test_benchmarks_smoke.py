@@ -1,11 +1,17 @@
-"""The benchmark scripts run (tiny sizes), so they cannot rot; nothing here is timed."""
+"""The benchmark scripts run (tiny sizes), so they cannot rot; one gate is timed, as ratios.
+
+The smoke run times nothing. The gate test times the sync facade's mint next to
+baselines measured in the same rounds (``benchmarks/sync_gate.py``) and fails only on
+a clear regression: ratios, medians of several rounds, generous margins, and a second
+measurement before failing, so a busy machine alone does not turn it red.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from benchmarks import run
+from benchmarks import run, sync_gate
 
 
 def test_benchmarks_run_in_smoke_mode(tmp_path: Path) -> None:
@@ -18,6 +24,7 @@ def test_benchmarks_run_in_smoke_mode(tmp_path: Path) -> None:
     assert (tmp_path / "plot.png").stat().st_size > 10_000
     assert {f["name"] for f in figures} >= {
         "mint (memory + HMAC)",
+        "sync mint (memory)",
         "mint (SQLite)",
         "mint (PostgreSQL)",
         "mint (Redis)",
@@ -27,8 +34,22 @@ def test_benchmarks_run_in_smoke_mode(tmp_path: Path) -> None:
         "Redis limiter (ours, GCRA)",
         "HTTP mint (SQLite)",
         "HTTP mint (memory)",
+        "HTTP mint, async server (memory)",
+        "HTTP mint, async server (Redis)",
+        "async mint, 1 task (Redis)",
+        "async mint, 16 tasks (Redis)",
+        "async mint, 128 tasks (Redis)",
         "mint with 20 stalled PUTs (Redis)",
         "classify with 20 stalled PUTs (SQLite)",
         "memory limiter (ours, GCRA)",
     }
     assert all(f["ratio"] > 0 for f in figures)
+    # Every gate's figure is measured by the full run too.
+    assert set(sync_gate.GATES) <= {(f["name"], f["baseline_name"]) for f in figures}
+
+
+def test_the_sync_mint_has_not_regressed() -> None:
+    failed = sync_gate.failures(sync_gate.run(calls=1_500, rounds=7))
+    if failed:  # once more: a regression is slow every time, a busy moment is not
+        failed = sync_gate.failures(sync_gate.run(calls=1_500, rounds=7))
+    assert not failed, failed

@@ -29,10 +29,15 @@ def test_generated_sync_code_never_touches_an_event_loop() -> None:
 
 def test_a_change_to_the_async_source_reaches_the_sync_flavour() -> None:
     spec = importlib.util.spec_from_file_location("unasync", ROOT / "scripts" / "unasync.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     unasync = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(unasync)
-    source = "async def mint(self) -> AsyncIterator[bytes]:\n    async with self._lock:\n        await self.store.create(t)\n"
+    source = (
+        "async def mint(self) -> AsyncIterator[bytes]:\n"
+        "    async with self._lock:\n"
+        "        await self.store.create(t)\n"
+    )
     assert unasync.unasync_text(source).endswith(
         "def mint(self) -> Iterator[bytes]:\n    with self._lock:\n        self.store.create(t)\n"
     )

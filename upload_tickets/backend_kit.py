@@ -29,8 +29,8 @@ from types import TracebackType
 
 import attrs
 
-from upload_tickets._errors import ConfigurationError, StoreUnavailable, UploadTicketsError
 from upload_tickets._async._primitives import offload, shielded
+from upload_tickets._errors import ConfigurationError, StoreUnavailable, UploadTicketsError
 from upload_tickets._io import async_read_capped, read_capped
 from upload_tickets._policy import HOUR_US, MINUTE_US, SECOND_US
 from upload_tickets._ratelimit import decision_after_charge, gcra, replay_decision

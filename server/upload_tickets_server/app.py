@@ -1,30 +1,31 @@
-"""The ASGI app: a thin shell around :class:`upload_tickets.http.HttpApi`.
+"""The ASGI app: a thin shell around :class:`upload_tickets.http.AsyncHttpApi`.
 
-Every request is judged from its line and headers first (:meth:`HttpApi.begin`): a
-refusal is sent without reading the body, with ``Connection: close`` when the client
-declared one, and without the ``100 Continue`` the ASGI server only sends once the app
-asks for the body. An accepted body is read on the event loop under
+Every request is handled on the event loop, with awaits: no worker thread per request.
+It is judged from its line and headers first (:meth:`AsyncHttpApi.begin`, which also
+awaits the team resolver): a refusal is sent without reading the body, with
+``Connection: close`` when the client declared one, and without the ``100 Continue``
+the ASGI server only sends once the app asks for the body. An accepted body streams
+from ``receive`` straight into ``pending.finish`` (a PUT into the blob store) under
 :class:`~upload_tickets.http.BodyDeadlines`, so stalled or trickling clients hold a
-coroutine, never a worker thread; only then does the store, blob or image work run,
-on a worker thread (or right on the loop for in-process stores, where a thread hop
-costs more than the call). Every answer, 404 and 405 included, is the spec's JSON.
+coroutine, never a thread. Threads are left to the pieces that block: file writes and
+image decoding (the file blob store and the classifier offload them), and stores or key
+directories that only have a sync flavour (SQL, S3: run through worker threads). Every
+answer, 404 and 405 included, is the spec's JSON.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any, TypeVar, cast
+from typing import Any
 
 import anyio
-import anyio.to_thread
 
-from upload_tickets import MethodNotAllowed, PayloadTooLarge, RequestTimeout, UploadTicketsError
-from upload_tickets.auth import RequestContext
-from upload_tickets.http import BodyDeadlines, HttpApi, HttpResponse, PendingRequest, closing
-from upload_tickets.protocols import AsyncTeamResolver
-from upload_tickets_server.body import ClientDisconnected, SpooledBody, read_body
+from upload_tickets import ConfigurationError, MethodNotAllowed, PayloadTooLarge, RequestTimeout, UploadTicketsError
+from upload_tickets.http import AsyncHttpApi, BodyDeadlines, HttpResponse, closing
+from upload_tickets_server.body import CHUNK_BYTES, ClientDisconnected, RequestBody
 from upload_tickets_server.openapi import openapi_document
 
 logger = logging.getLogger("upload_tickets_server")
@@ -33,10 +34,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-T = TypeVar("T")
-
-#: Bodies up to this size stay in memory while they arrive; larger ones spool to a temp file.
-SPOOL_BYTES = 1024 * 1024
 
 
 def _transport(scope: Scope) -> dict[str, object]:
@@ -64,22 +61,27 @@ def _json(status: int, payload: object) -> HttpResponse:
 
 
 class UploadTicketsApp:
-    """The ASGI application; mount it anywhere (``root_path`` is honoured)."""
+    """The ASGI application over an :class:`AsyncHttpApi`; mount it anywhere (``root_path`` is honoured)."""
 
     def __init__(
         self,
-        api: HttpApi,
+        api: AsyncHttpApi,
         *,
         sweep_interval_s: float | None = None,
-        run_on_loop: bool = False,
         deadlines: BodyDeadlines | None = None,
-        spool_bytes: int = SPOOL_BYTES,
+        chunk_bytes: int = CHUNK_BYTES,
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        if not isinstance(api, AsyncHttpApi):
+            raise ConfigurationError(
+                f"the ASGI app serves an AsyncHttpApi over AsyncUploadTickets, not {type(api).__name__}"
+                " (in tests: upload_tickets.testing.kit.async_memory_api())"
+            )
         self.api = api
         self.sweep_interval_s = sweep_interval_s
-        self.run_on_loop = run_on_loop
         self.deadlines = deadlines or BodyDeadlines()
-        self.spool_bytes = spool_bytes
+        self.chunk_bytes = chunk_bytes
+        self.on_shutdown = on_shutdown
         document = openapi_document(api)
         self._own_routes: dict[str, Callable[[], HttpResponse]] = {
             "/healthz": lambda: _json(200, {"status": "ok"}),
@@ -101,44 +103,22 @@ class UploadTicketsApp:
             await self._send(send, response, headers)
             return
         query = scope["query_string"].decode("latin-1")
-        # A PUT's admission reads the ticket; on a networked store that is blocking I/O.
-        transport, team = _transport(scope), None
-        if self.api.resolver_is_async and self.api.needs_team(method, path):
-            # An async resolver (a session store, token introspection) is awaited here, on
-            # the loop; the team then rides into begin() like any other argument.
-            try:
-                resolver = cast(AsyncTeamResolver, self.api.resolver)
-                team = await resolver.resolve(RequestContext(method, path, headers, transport))
-            except UploadTicketsError as error:
-                await self._send(send, self.api.error_response(error), headers)
-                return
-        outcome = await self._call(self.api.begin, method, path, query, headers, transport, team)
+        outcome = await self.api.begin(method, path, query, headers, _transport(scope))
         if isinstance(outcome, HttpResponse):
             await self._send(send, outcome, headers)
             return
+        body = RequestBody(receive, outcome.body_limit, self.deadlines, chunk_bytes=self.chunk_bytes)
         try:
-            body = await read_body(receive, outcome.body_limit, self.deadlines, spool_bytes=self.spool_bytes)
+            # Nothing is opened or stored for a body that never starts to arrive.
+            await body.first_piece()
+            async with contextlib.aclosing(body.chunks()) as chunks:
+                # A deadline or the byte cap broken half-way is answered by finish (408, 413).
+                response = await outcome.finish(chunks)
         except ClientDisconnected:
-            return
+            return  # the blob store dropped what it had; nobody is left to answer
         except (RequestTimeout, PayloadTooLarge) as error:
-            await self._send(send, self.api.error_response(error), headers)
-            return
-        try:
-            response = await self._finish(outcome, body)
-        finally:
-            body.close()
-        await self._send(send, response, headers, body_read=True)
-
-    async def _finish(self, pending: PendingRequest, body: SpooledBody) -> HttpResponse:
-        # Uploads write files and classify decodes images: always off the loop.
-        if pending.route.body == "upload" or pending.route.name == "classify":
-            return await anyio.to_thread.run_sync(pending.finish, body.chunks())
-        return await self._call(pending.finish, body.chunks())
-
-    async def _call(self, function: Callable[..., T], *args: Any) -> T:
-        if self.run_on_loop:
-            return function(*args)
-        return await anyio.to_thread.run_sync(function, *args)
+            response = self.api.error_response(error)
+        await self._send(send, response, headers, body_read=body.complete)
 
     async def _send(self, send: Send, response: HttpResponse, headers: dict[str, str], body_read: bool = False) -> None:
         if not body_read and _declares_body(headers):
@@ -156,6 +136,8 @@ class UploadTicketsApp:
             await send({"type": "lifespan.startup.complete"})
             await receive()  # lifespan.shutdown
             tasks.cancel_scope.cancel()
+        if self.on_shutdown is not None:
+            await self.on_shutdown()
         await send({"type": "lifespan.shutdown.complete"})
 
 
@@ -164,26 +146,26 @@ def _get_only(path: str, method: str) -> UploadTicketsError:
 
 
 def create_app(
-    api: HttpApi,
+    api: AsyncHttpApi,
     *,
     sweep_interval_s: float | None = None,
-    run_on_loop: bool = False,
     deadlines: BodyDeadlines | None = None,
+    on_shutdown: Callable[[], Awaitable[None]] | None = None,
 ) -> UploadTicketsApp:
     """Build the ASGI app; with ``sweep_interval_s`` it also evicts expired tickets periodically.
 
-    ``run_on_loop`` runs the short JSON endpoints right on the event loop instead of a
-    worker thread: right when the store answers in-process (memory, SQLite). ``deadlines`` bound how long a request
-    body may take (default :class:`BodyDeadlines`).
+    ``deadlines`` bound how long a request body may take (default :class:`BodyDeadlines`).
+    ``on_shutdown`` is awaited at the ASGI lifespan's shutdown, on the serving loop (e.g.
+    :func:`upload_tickets_server.build.close_backend` to close the store's connections).
     """
-    return UploadTicketsApp(api, sweep_interval_s=sweep_interval_s, run_on_loop=run_on_loop, deadlines=deadlines)
+    return UploadTicketsApp(api, sweep_interval_s=sweep_interval_s, deadlines=deadlines, on_shutdown=on_shutdown)
 
 
-async def _sweep_forever(api: HttpApi, interval_s: float) -> None:
+async def _sweep_forever(api: AsyncHttpApi, interval_s: float) -> None:
     while True:
         await anyio.sleep(interval_s)
         try:
-            report = await anyio.to_thread.run_sync(api.service.sweep)
+            report = await api.service.sweep()
         except Exception:
             # A failed sweep (store briefly down) is retried at the next tick.
             logger.exception("sweep failed")
@@ -199,4 +181,4 @@ async def _sweep_forever(api: HttpApi, interval_s: float) -> None:
             logger.warning("the sweep could not reach %s; the next one tries again", ", ".join(report.skipped))
 
 
-__all__ = ["SPOOL_BYTES", "UploadTicketsApp", "create_app"]
+__all__ = ["UploadTicketsApp", "create_app"]

@@ -1,96 +1,105 @@
-"""Reading an ASGI request body on the event loop, under deadlines and a byte cap.
+"""Streaming an ASGI request body off ``receive``, under deadlines and a byte cap.
 
-The body is read before any worker thread is involved, so a client that stalls or
-trickles holds a coroutine and a socket, never a thread. Small bodies stay in memory;
-past ``spool_bytes`` they go to an anonymous temporary file (written off the loop),
-which disappears when closed, so a dropped upload leaves nothing behind.
+The body is never spooled: :meth:`RequestBody.chunks` hands it on while it arrives, to
+the facade's ``pending.finish`` (which streams a PUT into the blob store), in pieces
+gathered to ``chunk_bytes`` so a client sending a byte per packet costs one blob write
+per piece, not one per packet. Reading happens on the event loop: a client that stalls
+or trickles holds a coroutine and a socket, never a worker thread. A broken deadline
+ends the stream with ``RequestTimeout``, too many bytes with ``PayloadTooLarge``, a
+client that went away with :class:`ClientDisconnected`; the consumer drops whatever
+it had written (the file blob store removes its ``.incoming-*`` file).
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
-from typing import IO, Any
+from collections.abc import AsyncGenerator, Awaitable, Callable, MutableMapping
+from typing import Any
 
 import anyio
-import anyio.to_thread
 
 from upload_tickets import PayloadTooLarge, RequestTimeout
 from upload_tickets.http import BodyDeadlines
 
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
-_READ_CHUNK = 64 * 1024
+
+#: Body bytes are handed on in pieces of at least this size (the last one may be shorter).
+CHUNK_BYTES = 64 * 1024
 
 
 class ClientDisconnected(Exception):
     """The client went away before its body was complete; nobody is left to answer."""
 
 
-class SpooledBody:
-    """Body bytes in memory up to ``spool_bytes``, then in an anonymous temporary file."""
+class RequestBody:
+    """One request's body as it arrives on ``receive``: at most ``limit`` bytes, within ``deadlines``.
 
-    def __init__(self, spool_bytes: int) -> None:
-        self._spool_bytes = spool_bytes
-        self._memory = bytearray()
-        self._file: IO[bytes] | None = None
+    :meth:`first_piece` waits for the first bytes (or the end) before anything is handed
+    on, so a client that sends nothing after its headers costs no file and no store call;
+    :meth:`chunks` then yields the whole body, that first piece included. ``complete`` is
+    true once the last message arrived: a response sent before that closes the connection.
+    """
+
+    def __init__(
+        self, receive: Receive, limit: int, deadlines: BodyDeadlines, *, chunk_bytes: int = CHUNK_BYTES
+    ) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.deadlines = deadlines
+        self.chunk_bytes = chunk_bytes
+        #: Bytes received so far.
         self.size = 0
+        #: True once the client sent its last body message.
+        self.complete = False
+        self._started: float | None = None
+        self._last_byte = 0.0
+        self._first: bytes | None = None
 
-    async def write(self, chunk: bytes) -> None:
-        """Append ``chunk``; file writes run on a worker thread."""
-        self.size += len(chunk)
-        if self._file is None and len(self._memory) + len(chunk) <= self._spool_bytes:
-            self._memory += chunk
-            return
-        if self._file is None:
-            self._file = await anyio.to_thread.run_sync(tempfile.TemporaryFile)
-            pending, self._memory = bytes(self._memory) + chunk, bytearray()
-        else:
-            pending = chunk
-        await anyio.to_thread.run_sync(self._file.write, pending)
+    async def first_piece(self) -> None:
+        """Wait for the first piece of the body, or its end (``RequestTimeout``, ``PayloadTooLarge``, ...)."""
+        if self._first is None:
+            self._first = await self._next_piece()
 
-    def chunks(self) -> Iterator[bytes]:
-        """The body again, chunk by chunk (blocking file reads: call from a worker thread)."""
-        if self._file is None:
-            if self._memory:
-                yield bytes(self._memory)
-            return
-        self._file.seek(0)
-        while chunk := self._file.read(_READ_CHUNK):
-            yield chunk
+    async def chunks(self) -> AsyncGenerator[bytes, None]:
+        """The body, piece by piece, as it arrives; ends with an exception if it breaks a rule."""
+        await self.first_piece()
+        first, self._first = self._first, b""
+        if first:
+            yield first
+        while piece := await self._next_piece():
+            yield piece
 
-    def close(self) -> None:
-        """Drop the bytes (the temporary file is deleted)."""
-        self._memory = bytearray()
-        if self._file is not None:
-            self._file.close()
+    async def _next_piece(self) -> bytes:
+        """At least ``chunk_bytes`` more bytes, fewer at the end of the body, ``b""`` after it."""
+        pending = bytearray()
+        while not self.complete and len(pending) < self.chunk_bytes:
+            pending += await self._next_message()
+        return bytes(pending)
 
-
-async def read_body(receive: Receive, limit: int, deadlines: BodyDeadlines, *, spool_bytes: int) -> SpooledBody:
-    """The whole body, or ``RequestTimeout`` / ``PayloadTooLarge`` / ``ClientDisconnected`` with nothing kept."""
-    body = SpooledBody(spool_bytes)
-    try:
-        started = last_byte = anyio.current_time()
-        while True:
-            wait = deadlines.seconds_left(
-                started=started, last_byte=last_byte, received=body.size, now=anyio.current_time()
+    async def _next_message(self) -> bytes:
+        now = anyio.current_time()
+        if self._started is None:
+            self._started = self._last_byte = now
+        wait = self.deadlines.seconds_left(
+            started=self._started, last_byte=self._last_byte, received=self.size, now=now
+        )
+        message = None
+        with anyio.move_on_after(max(wait, 0.0)):
+            message = await self._receive()
+        if message is None:
+            raise RequestTimeout(
+                f"the request body stalled or arrived slower than {self.deadlines.min_bytes_per_s} bytes/s"
             )
-            message = None
-            with anyio.move_on_after(max(wait, 0.0)):
-                message = await receive()
-            if message is None:
-                raise RequestTimeout(
-                    f"the request body stalled or arrived slower than {deadlines.min_bytes_per_s} bytes/s"
-                )
-            if message["type"] == "http.disconnect":
-                raise ClientDisconnected
-            chunk: bytes = message.get("body", b"")
-            if chunk:
-                if body.size + len(chunk) > limit:
-                    raise PayloadTooLarge(f"the request body exceeds {limit} bytes")
-                last_byte = anyio.current_time()
-                await body.write(chunk)
-            if not message.get("more_body", False):
-                return body
-    except BaseException:
-        body.close()
-        raise
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected
+        chunk: bytes = message.get("body", b"")
+        if chunk:
+            if self.size + len(chunk) > self.limit:
+                raise PayloadTooLarge(f"the request body exceeds {self.limit} bytes")
+            self.size += len(chunk)
+            self._last_byte = anyio.current_time()
+        if not message.get("more_body", False):
+            self.complete = True
+        return chunk
+
+
+__all__ = ["CHUNK_BYTES", "ClientDisconnected", "RequestBody"]

@@ -1,4 +1,11 @@
-"""Assemble the service from :class:`Settings`: store by URL, files, local HMAC signer, keys."""
+"""Assemble the async service from :class:`Settings`: store by URL, files, local HMAC signer, keys.
+
+The store comes from :func:`~upload_tickets.async_backend_from_url`: native async where
+the adapter ships an async flavour (memory, Redis), else the sync adapter with each call
+on a worker thread (SQL). Blobs go to an :class:`AsyncFileBlobStore` (file writes on
+worker threads), or to S3 through :class:`~upload_tickets.threaded.ThreadedBlobStore`.
+The key directory stays sync: :class:`AsyncHttpApi` runs its lookups on a worker thread.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +14,22 @@ import os
 import secrets
 from pathlib import Path
 
+import anyio.to_thread
+
 from upload_tickets import (
+    AsyncFileBlobStore,
+    AsyncUploadTickets,
     BackendNotInstalled,
-    FileBlobStore,
     HmacSigner,
     RatePolicy,
     RateTable,
     SystemClock,
     TTLPolicy,
-    UploadTickets,
-    backend_from_url,
+    async_backend_from_url,
 )
-from upload_tickets.http import HttpApi
-from upload_tickets.protocols import BlobStore, Signer
+from upload_tickets.http import AsyncHttpApi
+from upload_tickets.protocols import AsyncBlobStore, Signer
+from upload_tickets.threaded import ThreadedBlobStore
 from upload_tickets_server.keys import SqlTeamDirectory
 from upload_tickets_server.settings import Settings
 
@@ -43,12 +53,12 @@ def load_signing_keys(data_dir: Path) -> tuple[dict[str, bytes], str]:
     return keys, next(iter(keys))
 
 
-def _storage(settings: Settings) -> tuple[Signer, BlobStore]:
+def _storage(settings: Settings) -> tuple[Signer, AsyncBlobStore]:
     """S3 presigned PUTs when a bucket is configured, else this server as the upload host."""
     if settings.s3_bucket is None:
         keys, signing_kid = load_signing_keys(settings.data_dir)
         signer = HmacSigner(settings.base_url + UPLOAD_PATH.rstrip("/"), keys, signing_kid)
-        return signer, FileBlobStore(settings.data_dir / "blobs")
+        return signer, AsyncFileBlobStore(settings.data_dir / "blobs")
     try:
         from upload_tickets_s3 import S3BlobStore, S3Location, S3Signer, s3_client
     except ModuleNotFoundError as error:
@@ -63,15 +73,16 @@ def _storage(settings: Settings) -> tuple[Signer, BlobStore]:
         prefix=settings.s3_prefix,
         character_prefix=settings.s3_character_prefix,
     )
-    return S3Signer(location), S3BlobStore(s3_client(location), location)
+    # The S3 blob store is sync (botocore): each call runs on a worker thread.
+    return S3Signer(location), ThreadedBlobStore(S3BlobStore(s3_client(location), location))
 
 
-def build(settings: Settings) -> tuple[HttpApi, SqlTeamDirectory]:
-    """The HTTP API and the key directory ``serve`` runs."""
+def build_service(settings: Settings) -> AsyncUploadTickets:
+    """The service ``serve`` and ``sweep`` run: the store by URL (tables created), the blobs, the signer."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    backend = backend_from_url(settings.effective_store_url, create=True)
+    backend = async_backend_from_url(settings.effective_store_url, create=True)
     signer, blobs = _storage(settings)
-    service = UploadTickets(
+    return AsyncUploadTickets(
         store=backend.store,
         limiter=backend.limiter,
         signer=signer,
@@ -92,5 +103,26 @@ def build(settings: Settings) -> tuple[HttpApi, SqlTeamDirectory]:
             )
         ),
     )
+
+
+def build(settings: Settings) -> tuple[AsyncHttpApi, SqlTeamDirectory]:
+    """The HTTP API and the key directory ``serve`` runs.
+
+    The directory is the sync SQL one: the API looks keys up on a worker thread.
+    """
+    service = build_service(settings)
     teams = SqlTeamDirectory(settings.effective_keys_url)
-    return HttpApi(service, teams, upload_path=UPLOAD_PATH), teams
+    return AsyncHttpApi(service, teams, upload_path=UPLOAD_PATH), teams
+
+
+async def close_backend(service: AsyncUploadTickets) -> None:
+    """Close the store's connections on the loop that used them (``aclose``; a threaded SQL store's ``dispose``)."""
+    parts = {id(part): part for part in (service.store, service.limiter)}
+    for part in parts.values():
+        aclose = getattr(part, "aclose", None)
+        if aclose is not None:
+            await aclose()
+            continue
+        dispose = getattr(getattr(part, "inner", None), "dispose", None)
+        if dispose is not None:
+            await anyio.to_thread.run_sync(dispose)

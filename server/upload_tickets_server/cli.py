@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import logging
 import os
 import shlex
@@ -13,11 +14,12 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 import sqlalchemy as sa
 
-from upload_tickets import DEFAULT_API_VERSION
-from upload_tickets_server.build import build
+from upload_tickets import DEFAULT_API_VERSION, AsyncUploadTickets, SweepReport
+from upload_tickets_server.build import build, build_service, close_backend
 from upload_tickets_server.keys import KEY_PREFIX_LENGTH, KEY_START, KeyInfo, SqlTeamDirectory
 from upload_tickets_server.settings import Settings, env_default
 
@@ -208,12 +210,11 @@ def serve(settings: Settings, log_level: str = "info", *, show_walkthrough: bool
 
     api, teams = build(settings)
     print(start_message(settings, teams, show_walkthrough=show_walkthrough), flush=True)
-    in_process = settings.effective_store_url.startswith(("sqlite:", "memory:"))
     app = create_app(
         api,
         sweep_interval_s=settings.sweep_interval_s or None,
-        run_on_loop=in_process,
         deadlines=settings.body_deadlines,
+        on_shutdown=functools.partial(close_backend, api.service),
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
     return 0
@@ -267,21 +268,35 @@ def _keys(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def _sweep(settings: Settings) -> int:
-    api, teams = build(settings)
-    teams.dispose()
-    total_tickets = total_blobs = total_characters = 0
-    skipped: set[str] = set()
+async def sweep_until_done(service: AsyncUploadTickets) -> SweepReport:
+    """Sweep until a pass finds nothing more to do; the totals of every pass. Closes the store after."""
+    try:
+        return await _sweep_passes(service)
+    finally:
+        await close_backend(service)
+
+
+async def _sweep_passes(service: AsyncUploadTickets) -> SweepReport:
+    total = SweepReport(tickets=0, blobs=0)
     while True:
-        report = api.service.sweep()
-        total_tickets, total_blobs = total_tickets + report.tickets, total_blobs + report.blobs
-        total_characters += report.characters
-        skipped.update(report.skipped)
+        report = await service.sweep()
+        total = SweepReport(
+            tickets=total.tickets + report.tickets,
+            blobs=total.blobs + report.blobs,
+            characters=total.characters + report.characters,
+            skipped=tuple(sorted({*total.skipped, *report.skipped})),
+            claims=total.claims + report.claims,
+        )
         if not (report.tickets or report.characters):
-            break
-    print(f"swept {total_tickets} expired tickets and {total_blobs} blobs; finished {total_characters} characters")
-    if skipped:
-        print(f"could not reach: {', '.join(sorted(skipped))}")
+            return total
+
+
+def _sweep(settings: Settings) -> int:
+    service = build_service(settings)
+    report = anyio.run(sweep_until_done, service)
+    print(f"swept {report.tickets} expired tickets and {report.blobs} blobs; finished {report.characters} characters")
+    if report.skipped:
+        print(f"could not reach: {', '.join(report.skipped)}")
         return 1
     return 0
 

@@ -1,8 +1,9 @@
 """The OpenAPI 3.1 description of the server, built from the live configuration.
 
 Paths, methods, parameters, auth, request bodies and success statuses come from the
-routes :class:`~upload_tickets.http.HttpApi` serves; this module adds only the words
-(summaries, descriptions) and the schemas, keyed by route and parameter name.
+routes an :class:`~upload_tickets.http.AsyncHttpApi` (or its sync twin ``HttpApi``)
+serves; this module adds only the words (summaries, descriptions) and the schemas,
+keyed by route and parameter name.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from upload_tickets import _rules
-from upload_tickets.http import API_VERSION, IDEMPOTENCY_KEY, SIGNED_QUERY, HttpApi, Route
+from upload_tickets.http import API_VERSION, IDEMPOTENCY_KEY, SIGNED_QUERY, AsyncHttpApi, HttpApi, Route
+
+#: Either flavour: the document depends only on the routes and the service's settings.
+AnyHttpApi = AsyncHttpApi | HttpApi
 
 _UPLOAD_ID = {"type": "string", "pattern": _rules.UPLOAD_ID_RE.pattern.replace("\\A", "^").replace("\\Z", "$")}
 _CHARACTER_ID = {"type": "string", "pattern": _rules.CHARACTER_ID_RE.pattern.replace("\\A", "^").replace("\\Z", "$")}
@@ -64,7 +68,7 @@ _COMMON_POST = {
 }
 
 
-def _parameter_docs(api: HttpApi) -> dict[str, dict[str, Any]]:
+def _parameter_docs(api: AnyHttpApi) -> dict[str, dict[str, Any]]:
     """Schema and description of each parameter, by name; a name not here is a plain string."""
     return {
         "upload_id": {"schema": _UPLOAD_ID},
@@ -86,7 +90,7 @@ def _parameter_docs(api: HttpApi) -> dict[str, dict[str, Any]]:
     }
 
 
-def _operation_docs(api: HttpApi) -> dict[str, dict[str, Any]]:
+def _operation_docs(api: AnyHttpApi) -> dict[str, dict[str, Any]]:
     """Each route's operation id, summary and responses, by route name."""
     return {
         "init_upload": {
@@ -227,7 +231,7 @@ def _operation(route: Route, docs: dict[str, Any], parameter_docs: dict[str, dic
     return operation
 
 
-def openapi_document(api: HttpApi) -> dict[str, Any]:
+def openapi_document(api: AnyHttpApi) -> dict[str, Any]:
     """Describe every endpoint ``api`` serves, one operation per route in ``api.routes``."""
     operation_docs, parameter_docs = _operation_docs(api), _parameter_docs(api)
     paths: dict[str, dict[str, Any]] = {}

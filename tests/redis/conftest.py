@@ -12,10 +12,12 @@ from urllib.parse import urlsplit, urlunsplit
 import attrs
 import pytest
 import redis.cluster
+from anyio.from_thread import BlockingPortal
 
 from tests.redis.proxy import LossyProxy
 from tests.services import REDIS_URL, require
-from upload_tickets_redis import RedisBackend, open_backend
+from upload_tickets.testing import event_loop_thread
+from upload_tickets_redis import AsyncRedisBackend, RedisBackend, async_open_backend, open_backend
 from upload_tickets_redis.testing import start_cluster
 
 TOPOLOGIES = ["single", "cluster"]
@@ -103,3 +105,29 @@ def lossy_redis(redis_url: str, prefix: str) -> Iterator[LossyRedis]:
         backend.close()
         for proxy in proxies:
             proxy.close()
+
+
+@pytest.fixture(scope="session")
+def portal() -> Iterator[BlockingPortal]:
+    """One event loop, in a thread, for every async Redis test of the session (as an app's loop)."""
+    with event_loop_thread() as portal:
+        yield portal
+
+
+@contextmanager
+def opened_async_backend(portal: BlockingPortal, url: str, **options: Any) -> Iterator[AsyncRedisBackend]:
+    """An ``AsyncRedisBackend`` made, cleared and closed on ``portal``'s loop (its connections belong to it)."""
+    backend = portal.call(lambda: async_open_backend(url, **options))
+    try:
+        portal.call(backend.clear)
+        yield backend
+        portal.call(backend.clear)
+    finally:
+        portal.call(backend.aclose)
+
+
+@pytest.fixture
+def async_redis_backend(redis_url: str, prefix: str, portal: BlockingPortal) -> Iterator[AsyncRedisBackend]:
+    """:func:`redis_backend`, async flavour: its calls must run on ``portal`` (``blocking(backend, portal)``)."""
+    with opened_async_backend(portal, redis_url, prefix=prefix) as backend:
+        yield backend

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import anyio
 import httpx
+import pytest
 
-from upload_tickets import Team, Unauthenticated
+from upload_tickets import ConfigurationError, Team, Unauthenticated
 from upload_tickets.auth import RequestContext
 from upload_tickets.testing import image_bytes
-from upload_tickets.testing.kit import memory_api, memory_service
+from upload_tickets.testing.kit import async_memory_api, async_memory_service, memory_api, memory_service
 from upload_tickets_server import create_app
 
 
@@ -28,7 +29,7 @@ class TokenIntrospection:
 
 def test_an_async_resolver_runs_the_whole_flow_over_asgi() -> None:
     resolver = TokenIntrospection()
-    api = memory_api(memory_service(), resolver)
+    api = async_memory_api(async_memory_service(), resolver)
     app = create_app(api)
 
     async def scenario() -> None:
@@ -53,9 +54,11 @@ def test_an_async_resolver_runs_the_whole_flow_over_asgi() -> None:
     anyio.run(scenario)
 
 
-def test_a_sync_call_with_an_async_resolver_says_what_to_do() -> None:
-    api = memory_api(memory_service(), TokenIntrospection())
-    response = api.handle("GET", "/v1/characters", "", {"authorization": "Bearer good"}, b"")
-    assert (response.status, response.json()["error"]["code"]) == (500, "configuration_error")
-    listed = api.handle("GET", "/v1/characters", "", {}, b"", team=Team("introspected"))
-    assert listed.status == 200
+def test_the_sync_api_refuses_an_async_resolver_and_says_what_to_do() -> None:
+    with pytest.raises(ConfigurationError, match="AsyncHttpApi"):
+        memory_api(memory_service(), TokenIntrospection())  # type: ignore[arg-type]  # the mistake under test
+
+
+def test_the_app_refuses_the_sync_api_and_says_what_to_do() -> None:
+    with pytest.raises(ConfigurationError, match="async_memory_api"):
+        create_app(memory_api())  # type: ignore[arg-type]  # the mistake under test

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
+import anyio.to_thread
 import attrs
 import pytest
 import sqlalchemy as sa
@@ -17,6 +20,7 @@ from upload_tickets import ManualClock
 from upload_tickets.auth import hash_api_key
 from upload_tickets.http import HttpApi
 from upload_tickets.testing import START_US
+from upload_tickets.testing.kit import async_memory_api, async_memory_service
 from upload_tickets_server import keys as keys_module
 from upload_tickets_server.cli import build_parser, main
 from upload_tickets_server.keys import ADDED_COLUMNS, SqlTeamDirectory, api_keys, key_id_for
@@ -218,6 +222,31 @@ def test_revocation_applies_on_the_next_request(db: KeysDb, team: str) -> None:
 
     assert server.team_for_key(key) is None
     assert api.handle("GET", "/v1/characters", "", {"x-api-key": key}, b"").status == 401
+
+
+def test_the_served_async_api_looks_keys_up_off_the_loop_and_sees_revocations(
+    monkeypatch: pytest.MonkeyPatch, db: KeysDb, team: str
+) -> None:
+    # As serve builds it: the sync SQL directory behind AsyncHttpApi, one worker-thread lookup per request.
+    server = db.directory()
+    key = db.track(server.create_key(team))
+    api = async_memory_api(async_memory_service(), server)
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(function, "__qualname__", ""))
+        return await real(function, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+
+    async def scenario() -> None:
+        assert (await api.handle("GET", "/v1/characters", "", {"x-api-key": key}, b"")).status == 200
+        assert hops == ["SqlTeamDirectory.team_for_key"]
+        assert db.directory().revoke_key(key) is not None
+        assert (await api.handle("GET", "/v1/characters", "", {"x-api-key": key}, b"")).status == 401
+
+    anyio.run(scenario)
 
 
 def test_revocation_through_the_cli_applies_on_the_next_request(

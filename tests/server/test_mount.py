@@ -11,29 +11,29 @@ from starlette.routing import Mount, Route
 
 from tests.support import API_KEY_A, TEAM_A
 from upload_tickets import (
+    AsyncMemoryBlobStore,
+    AsyncMemoryRateLimiter,
+    AsyncMemoryTeamDirectory,
+    AsyncMemoryTicketStore,
+    AsyncUploadTickets,
     HmacSigner,
     ManualClock,
-    MemoryBlobStore,
-    MemoryRateLimiter,
-    MemoryTeamDirectory,
-    MemoryTicketStore,
-    UploadTickets,
 )
-from upload_tickets.http import HttpApi
+from upload_tickets.http import AsyncHttpApi
 from upload_tickets.testing import START_US, image_bytes
 from upload_tickets_server import create_app
 
 
 def test_mounted_under_a_prefix() -> None:
     clock = ManualClock(START_US)
-    service = UploadTickets(
-        store=MemoryTicketStore(),
-        limiter=MemoryRateLimiter(clock),
+    service = AsyncUploadTickets(
+        store=AsyncMemoryTicketStore(),
+        limiter=AsyncMemoryRateLimiter(clock),
         signer=HmacSigner("http://testserver/api/uploads", {"k": b"m" * 32}, "k"),
-        blobs=MemoryBlobStore(),
+        blobs=AsyncMemoryBlobStore(),
         clock=clock,
     )
-    api = HttpApi(service, MemoryTeamDirectory({API_KEY_A: TEAM_A}))
+    api = AsyncHttpApi(service, AsyncMemoryTeamDirectory({API_KEY_A: TEAM_A}))
 
     async def home(request: Request) -> PlainTextResponse:
         return PlainTextResponse("the user's own app")

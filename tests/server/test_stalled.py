@@ -103,6 +103,8 @@ def test_stalled_clients_do_not_starve_the_server(stall_server: RunningServer) -
     # ... while the stalled requests that passed every check are still waiting.
     still_waiting = groups["signed stall"][1] + groups["keyed POST stall"][1]
     assert not any(_answered_yet(connection) for connection in still_waiting)
+    # A body that has not started to arrive costs no file: nothing reaches the blob store yet.
+    assert not list((server.data_dir / "blobs").rglob(".incoming-*"))
 
     trickling = groups["signed trickle"][1]
     deadline = time.monotonic() + GRACE_S + 3

@@ -29,19 +29,20 @@ T = TypeVar("T")
 async def offload(function: Callable[..., T], *args: object) -> T:
     """Run a blocking call (a file write, an image decode) on a worker thread.
 
-    A cancelled caller still waits for the thread to finish, so nothing runs on after
-    the caller's cleanup.
+    A cancelled caller still waits for the thread to finish (see :func:`shielded`), so
+    nothing runs on after the caller's cleanup.
     """
-    return await anyio.to_thread.run_sync(function, *args)
+    return await shielded(anyio.to_thread.run_sync, function, *args)
 
 
 async def shielded(function: Callable[..., Awaitable[T]], *args: object) -> T:
     """Run ``function(*args)`` to its end even if the caller is cancelled meanwhile.
 
     For steps that must not stop halfway (a write whose outcome decides the cleanup, the
-    cleanup itself). The step runs as its own task: neither an anyio cancel scope nor a
-    native ``Task.cancel()`` (``asyncio.timeout``, ``wait_for``) interrupts it; the
-    caller's cancellation is delivered once it has finished.
+    cleanup itself). The step runs as its own task, so its own timeouts still apply to
+    it, while neither an anyio cancel scope nor a native ``Task.cancel()``
+    (``asyncio.timeout``, ``wait_for``) on the caller interrupts it; the caller's
+    cancellation is delivered once the step has finished.
     """
     task = asyncio.ensure_future(function(*args))
     cancelled: BaseException | None = None
@@ -51,13 +52,10 @@ async def shielded(function: Callable[..., Awaitable[T]], *args: object) -> T:
                 result = await asyncio.shield(task)
                 break
             except asyncio.CancelledError as error:
-                if task.done():
-                    if task.cancelled():
-                        raise
-                    result = task.result()
-                    cancelled = error
-                    break
                 cancelled = error
+                if task.done():
+                    result = task.result()
+                    break
     if cancelled is not None:
         raise cancelled
     return result

@@ -15,7 +15,7 @@ import heapq
 import io
 import threading
 from collections.abc import AsyncIterable, Mapping, Sequence
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 from upload_tickets._async._io import read_capped
 from upload_tickets._errors import NotFound
@@ -41,6 +41,10 @@ class AsyncMemoryTicketStore:
     A bucket holds only ticket ids (one list slot each): a heap of ``(expires_at, id)``
     tuples would cost ~80 bytes a ticket, a sixth of what the store holds per ticket.
     """
+
+    #: Its methods never wait, so a cancellation cannot fall inside a step over it: the
+    #: facade then skips the shield (a task per step) it gives networked components.
+    never_waits: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._tickets: dict[str, UploadTicket] = {}
@@ -213,6 +217,10 @@ class AsyncMemoryTicketStore:
 class AsyncMemoryRateLimiter:
     """GCRA buckets in a dict; a bucket back to full is the same as no bucket, so it is pruned."""
 
+    #: Its methods never wait, so a cancellation cannot fall inside a step over it: the
+    #: facade then skips the shield (a task per step) it gives networked components.
+    never_waits: ClassVar[bool] = True
+
     def __init__(self, clock: Clock | None = None) -> None:
         self._own_clock = clock
         self._clock: Clock = clock or SystemClock()
@@ -250,6 +258,10 @@ class AsyncMemoryRateLimiter:
 
 class AsyncMemoryBlobStore:
     """Blobs in a dict of bytes; for tests and the contract suite's reference."""
+
+    #: Its methods never wait, so a cancellation cannot fall inside a step over it: the
+    #: facade then skips the shield (a task per step) it gives networked components.
+    never_waits: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._blobs: dict[str, tuple[bytes, str]] = {}

@@ -16,8 +16,8 @@ half-applied change.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterable, Sequence
-from typing import cast
+from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from typing import TypeVar, cast
 
 from ulid import ULID
 
@@ -85,6 +85,8 @@ from upload_tickets._policy import (
 from upload_tickets.classify import AsyncImageClassifier
 from upload_tickets.protocols import Clock, Signer, VerifyingSigner
 
+T = TypeVar("T")
+
 
 class AsyncUploadTickets:
     """Direct uploads through signed URLs, from mint to atomic consume."""
@@ -119,6 +121,9 @@ class AsyncUploadTickets:
         #: Which bucket each operation charges.
         self.rates = rates
         self.known_versions = known_versions
+        # Steps over components that never wait (in-process ones) cannot be cut by a
+        # cancellation; only others pay for a shield.
+        self._shield_steps = not all(getattr(part, "never_waits", False) for part in (store, limiter, blobs))
         # One object that is both store and limiter can charge and insert atomically,
         # which networked backends turn into a single round trip per mint.
         self._charging_store = (
@@ -198,7 +203,13 @@ class AsyncUploadTickets:
             return await self._charging_store.create_if_allowed(ticket, bucket(policy, team), policy)
         # A separate store and limiter take two steps: shielded, so a cancelled caller
         # never leaves a ticket uncharged or a charge without its ticket.
-        return await shielded(self._charge_then_create, ticket, bucket(policy, team), policy)
+        return await self._uninterrupted(self._charge_then_create, ticket, bucket(policy, team), policy)
+
+    async def _uninterrupted(self, step: Callable[..., Awaitable[T]], *args: object) -> T:
+        """``step(*args)``, which a cancelled caller cannot stop halfway (see ``shielded``)."""
+        if self._shield_steps:
+            return await shielded(step, *args)
+        return await step(*args)
 
     async def _charge_then_create(
         self, ticket: UploadTicket, bucket_key: str, policy: RatePolicy
@@ -340,10 +351,10 @@ class AsyncUploadTickets:
             size = await self.blobs.put(key, body, max_bytes=admission.max_bytes, content_type=admission.content_type)
         except BaseException:
             # Cancelled mid-body or refused: the fresh key is ours alone, so it goes.
-            await shielded(self.blobs.delete, key)
+            await self._uninterrupted(self.blobs.delete, key)
             raise
         # From here the outcome of the write decides the cleanup: it runs to its end.
-        return await shielded(self._record_upload, ticket, now, key, size)
+        return await self._uninterrupted(self._record_upload, ticket, now, key, size)
 
     async def _record_upload(self, ticket: UploadTicket, now: int, key: str, size: int) -> UploadTicket:
         try:

@@ -16,7 +16,7 @@ import heapq
 import io
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from typing import BinaryIO
+from typing import BinaryIO, ClassVar
 
 from upload_tickets._errors import NotFound
 from upload_tickets._identity import hash_api_key
@@ -42,6 +42,10 @@ class MemoryTicketStore:
     A bucket holds only ticket ids (one list slot each): a heap of ``(expires_at, id)``
     tuples would cost ~80 bytes a ticket, a sixth of what the store holds per ticket.
     """
+
+    #: Its methods never wait, so a cancellation cannot fall inside a step over it: the
+    #: facade then skips the shield (a task per step) it gives networked components.
+    never_waits: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._tickets: dict[str, UploadTicket] = {}
@@ -214,6 +218,10 @@ class MemoryTicketStore:
 class MemoryRateLimiter:
     """GCRA buckets in a dict; a bucket back to full is the same as no bucket, so it is pruned."""
 
+    #: Its methods never wait, so a cancellation cannot fall inside a step over it: the
+    #: facade then skips the shield (a task per step) it gives networked components.
+    never_waits: ClassVar[bool] = True
+
     def __init__(self, clock: Clock | None = None) -> None:
         self._own_clock = clock
         self._clock: Clock = clock or SystemClock()
@@ -251,6 +259,10 @@ class MemoryRateLimiter:
 
 class MemoryBlobStore:
     """Blobs in a dict of bytes; for tests and the contract suite's reference."""
+
+    #: Its methods never wait, so a cancellation cannot fall inside a step over it: the
+    #: facade then skips the shield (a task per step) it gives networked components.
+    never_waits: ClassVar[bool] = True
 
     def __init__(self) -> None:
         self._blobs: dict[str, tuple[bytes, str]] = {}

@@ -17,8 +17,8 @@ half-applied change.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable, Sequence
-from typing import cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import TypeVar, cast
 
 from ulid import ULID
 
@@ -86,6 +86,8 @@ from upload_tickets._sync.protocols import (
 from upload_tickets.classify import ImageClassifier
 from upload_tickets.protocols import Clock, Signer, VerifyingSigner
 
+T = TypeVar("T")
+
 
 class UploadTickets:
     """Direct uploads through signed URLs, from mint to atomic consume."""
@@ -120,6 +122,9 @@ class UploadTickets:
         #: Which bucket each operation charges.
         self.rates = rates
         self.known_versions = known_versions
+        # Steps over components that never wait (in-process ones) cannot be cut by a
+        # cancellation; only others pay for a shield.
+        self._shield_steps = not all(getattr(part, "never_waits", False) for part in (store, limiter, blobs))
         # One object that is both store and limiter can charge and insert atomically,
         # which networked backends turn into a single round trip per mint.
         self._charging_store = (
@@ -193,7 +198,13 @@ class UploadTickets:
             return self._charging_store.create_if_allowed(ticket, bucket(policy, team), policy)
         # A separate store and limiter take two steps: shielded, so a cancelled caller
         # never leaves a ticket uncharged or a charge without its ticket.
-        return shielded(self._charge_then_create, ticket, bucket(policy, team), policy)
+        return self._uninterrupted(self._charge_then_create, ticket, bucket(policy, team), policy)
+
+    def _uninterrupted(self, step: Callable[..., T], *args: object) -> T:
+        """``step(*args)``, which a cancelled caller cannot stop halfway (see ``shielded``)."""
+        if self._shield_steps:
+            return shielded(step, *args)
+        return step(*args)
 
     def _charge_then_create(
         self, ticket: UploadTicket, bucket_key: str, policy: RatePolicy
@@ -333,10 +344,10 @@ class UploadTickets:
             size = self.blobs.put(key, body, max_bytes=admission.max_bytes, content_type=admission.content_type)
         except BaseException:
             # Cancelled mid-body or refused: the fresh key is ours alone, so it goes.
-            shielded(self.blobs.delete, key)
+            self._uninterrupted(self.blobs.delete, key)
             raise
         # From here the outcome of the write decides the cleanup: it runs to its end.
-        return shielded(self._record_upload, ticket, now, key, size)
+        return self._uninterrupted(self._record_upload, ticket, now, key, size)
 
     def _record_upload(self, ticket: UploadTicket, now: int, key: str, size: int) -> UploadTicket:
         try:

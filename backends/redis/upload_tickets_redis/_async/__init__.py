@@ -1,0 +1,1 @@
+"""The Redis backend in one flavour: ``scripts/unasync.py`` writes the sync folder from the async one."""
