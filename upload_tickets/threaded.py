@@ -176,7 +176,15 @@ class ThreadedBlobStore:
 
     async def open(self, key: str, *, etag: str | None = None) -> BinaryIO:
         """See ``BlobStore.open``."""
-        return await offload(functools.partial(self.inner.open, etag=etag), key)
+        opened: list[BinaryIO] = []
+        try:
+            # Recorded by the thread, so a caller cancelled meanwhile still closes the stream.
+            await offload(lambda: opened.append(self.inner.open(key, etag=etag)))
+        except BaseException:
+            for stream in opened:
+                stream.close()
+            raise
+        return opened[0]
 
     async def promote(self, staged_key: str, key: str, *, etag: str | None) -> None:
         """See ``BlobStore.promote``."""

@@ -101,7 +101,16 @@ class AsyncFileBlobStore:
 
     async def open(self, key: str, *, etag: str | None = None) -> BinaryIO:
         """Open the blob for reading (files keep no ETag; a key's bytes never change under it)."""
-        return await offload(self._open, key)
+        # As in put: the thread hands the file over even to a caller cancelled meanwhile,
+        # who then closes it rather than leave it to the garbage collector.
+        opened: list[BinaryIO] = []
+        try:
+            await offload(_record, opened, self._open, key)
+        except BaseException:
+            for stream in opened:
+                stream.close()
+            raise
+        return opened[0]
 
     def _open(self, key: str) -> BinaryIO:
         try:

@@ -102,7 +102,16 @@ class FileBlobStore:
 
     def open(self, key: str, *, etag: str | None = None) -> BinaryIO:
         """Open the blob for reading (files keep no ETag; a key's bytes never change under it)."""
-        return offload(self._open, key)
+        # As in put: the thread hands the file over even to a caller cancelled meanwhile,
+        # who then closes it rather than leave it to the garbage collector.
+        opened: list[BinaryIO] = []
+        try:
+            offload(_record, opened, self._open, key)
+        except BaseException:
+            for stream in opened:
+                stream.close()
+            raise
+        return opened[0]
 
     def _open(self, key: str) -> BinaryIO:
         try:

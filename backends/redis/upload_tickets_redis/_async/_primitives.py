@@ -6,7 +6,9 @@ line by line.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
+import weakref
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeAlias, TypeVar
 
@@ -57,7 +59,10 @@ class _RunToTheEnd:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             result = attribute(*args, **kwargs)
+            target = self._target
             if inspect.iscoroutine(result):
+                if isinstance(target, redis.asyncio.cluster.RedisCluster) and target._initialize:
+                    return shielded(_started_then, target, result)
                 return shielded(_itself, result)
             if isinstance(result, redis.asyncio.cluster.ClusterPipeline):
                 return _RunToTheEnd(result)
@@ -65,6 +70,21 @@ class _RunToTheEnd:
             return result
 
         return call
+
+
+# One lock per Cluster client, held while its first command starts it.
+_STARTING: weakref.WeakKeyDictionary[redis.asyncio.cluster.RedisCluster, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+async def _started_then(client: redis.asyncio.cluster.RedisCluster, command: Awaitable[_T]) -> _T:
+    # redis-py's async Cluster client races its own start-up when several first commands
+    # arrive at once (it drops node connections another task is still opening): the first
+    # command starts it alone, with one connection opened to every node, then all go on.
+    async with _STARTING.setdefault(client, asyncio.Lock()):
+        if client._initialize:
+            await client.initialize()
+            await client.ping(target_nodes=redis.asyncio.cluster.RedisCluster.ALL_NODES)  # type: ignore[misc]  # redis-py types replies as "value or awaitable"
+    return await command
 
 
 def _itself(awaitable: _T) -> _T:
