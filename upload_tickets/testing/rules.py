@@ -110,7 +110,13 @@ _bad_upload_ids: st.SearchStrategy[list[str]] = st.one_of(
 class ServiceRulesContract:
     """Needs a fixture ``service_factory`` (see the module docstring)."""
 
-    @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    # Subclassed once per backend, so one session runs this test from several classes:
+    # each class's fixture gives it a fresh service, so the executors do not share state.
+    @settings(
+        max_examples=40,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
+    )
     @given(
         bad_mint=_bad_mint_fields,
         bad_ids=_bad_upload_ids,
