@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, TypeAlias, TypeVar, cast
 
 import anyio
@@ -94,13 +94,22 @@ class _DirectoryOnThread:
         return await offload(self.directory.team_for_key, api_key)
 
 
-def chunks_of(body: bytes | AsyncIterable[bytes]) -> AsyncIterable[bytes]:
-    """A body as chunks, whether it came whole or streamed."""
-    return _one_chunk(body) if isinstance(body, bytes) else body
+#: A request body as an embedder holds it: whole, a list of chunks, or a stream.
+Body: TypeAlias = "bytes | Iterable[bytes] | AsyncIterable[bytes]"
 
 
-async def _one_chunk(body: bytes) -> AsyncIterator[bytes]:
-    yield body
+def chunks_of(body: Body) -> AsyncIterable[bytes]:
+    """A body as async chunks, whether it came whole, as a list of chunks or streamed."""
+    if isinstance(body, bytes):
+        return _each([body])
+    if isinstance(body, AsyncIterable):
+        return body
+    return _each(body)
 
 
-__all__ = ["TeamSource", "as_resolver", "chunks_of", "offload", "shielded"]
+async def _each(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
+    for chunk in chunks:
+        yield chunk
+
+
+__all__ = ["Body", "TeamSource", "as_resolver", "chunks_of", "offload", "shielded"]

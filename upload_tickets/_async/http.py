@@ -15,7 +15,7 @@ import attrs
 
 from upload_tickets import _bodies
 from upload_tickets._async._io import read_capped
-from upload_tickets._async._primitives import TeamSource, as_resolver, chunks_of
+from upload_tickets._async._primitives import Body, TeamSource, as_resolver, chunks_of
 from upload_tickets._async.service import AsyncUploadTickets
 from upload_tickets._errors import (
     InvalidRequest,
@@ -61,7 +61,7 @@ class AsyncPendingRequest:
     body_limit: int
     _finish: Callable[[AsyncIterable[bytes]], Awaitable[HttpResponse]]
 
-    async def finish(self, body: bytes | AsyncIterable[bytes]) -> HttpResponse:
+    async def finish(self, body: Body) -> HttpResponse:
         """Answer the request with its body (``bytes`` or chunks)."""
         return await self._finish(chunks_of(body))
 
@@ -118,7 +118,7 @@ class AsyncHttpApi:
         path: str,
         query: str,
         headers: Mapping[str, str],
-        body: bytes | AsyncIterable[bytes],
+        body: Body,
         transport: Mapping[str, object] | None = None,
         team: Team | None = None,
     ) -> HttpResponse:

@@ -16,13 +16,13 @@ half-applied change.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterable, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar, cast
 
 from ulid import ULID
 
 from upload_tickets import _lifecycle, _rules
-from upload_tickets._async._primitives import shielded
+from upload_tickets._async._primitives import Body, chunks_of, shielded
 from upload_tickets._async.protocols import (
     AsyncBatchChargingTicketStore,
     AsyncBlobStore,
@@ -311,9 +311,12 @@ class AsyncUploadTickets:
         *,
         content_type: str | None,
         content_length: int | None,
-        body: AsyncIterable[bytes],
+        body: Body,
     ) -> UploadTicket:
-        """Accept a PUT to our own upload host: :meth:`admit_upload`, then :meth:`store_upload`."""
+        """Accept a PUT to our own upload host: :meth:`admit_upload`, then :meth:`store_upload`.
+
+        ``body`` is the whole body as ``bytes`` or its chunks as they arrive.
+        """
         admission = await self.admit_upload(upload_id, query, content_type=content_type, content_length=content_length)
         return await self.store_upload(admission, body)
 
@@ -341,14 +344,16 @@ class AsyncUploadTickets:
             raise PayloadTooLarge(f"upload exceeds {max_bytes} bytes", param="Content-Length")
         return UploadAdmission(ticket=ticket, content_type=verified.content_type, max_bytes=max_bytes, admitted_at=now)
 
-    async def store_upload(self, admission: UploadAdmission, body: AsyncIterable[bytes]) -> UploadTicket:
+    async def store_upload(self, admission: UploadAdmission, body: Body) -> UploadTicket:
         """Stream an admitted PUT's body to the blob store and mark the ticket uploaded."""
         ticket, now = admission.ticket, admission.admitted_at
         # Each PUT gets a fresh key: a consumed ticket keeps the exact bytes it was
         # consumed with even if a late PUT races the consume.
         key = f"{staged_key(ticket.team, ticket.id)}.{secrets.token_hex(6)}"
         try:
-            size = await self.blobs.put(key, body, max_bytes=admission.max_bytes, content_type=admission.content_type)
+            size = await self.blobs.put(
+                key, chunks_of(body), max_bytes=admission.max_bytes, content_type=admission.content_type
+            )
         except BaseException:
             # Cancelled mid-body or refused: the fresh key is ours alone, so it goes.
             await self._uninterrupted(self.blobs.delete, key)

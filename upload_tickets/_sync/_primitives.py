@@ -41,9 +41,13 @@ def as_resolver(teams: TeamSource) -> TeamResolver:
     return ApiKeyResolver(cast("TeamDirectory", teams))
 
 
-def chunks_of(body: bytes | Iterable[bytes]) -> Iterable[bytes]:
+#: A request body as an embedder holds it: whole, or its chunks.
+Body: TypeAlias = "bytes | Iterable[bytes]"
+
+
+def chunks_of(body: Body) -> Iterable[bytes]:
     """A body as chunks, whether it came whole or streamed."""
     return [body] if isinstance(body, bytes) else body
 
 
-__all__ = ["TeamSource", "as_resolver", "chunks_of", "offload", "shielded"]
+__all__ = ["Body", "TeamSource", "as_resolver", "chunks_of", "offload", "shielded"]

@@ -26,7 +26,7 @@ from upload_tickets._identity import RequestContext
 from upload_tickets._models import RateDecision, Team, UploadAdmission
 from upload_tickets._policy import Operation
 from upload_tickets._sync._io import read_capped
-from upload_tickets._sync._primitives import TeamSource, as_resolver, chunks_of
+from upload_tickets._sync._primitives import Body, TeamSource, as_resolver, chunks_of
 from upload_tickets._sync.service import UploadTickets
 from upload_tickets._wire import (
     API_ROUTES,
@@ -62,7 +62,7 @@ class PendingRequest:
     body_limit: int
     _finish: Callable[[Iterable[bytes]], HttpResponse]
 
-    def finish(self, body: bytes | Iterable[bytes]) -> HttpResponse:
+    def finish(self, body: Body) -> HttpResponse:
         """Answer the request with its body (``bytes`` or chunks)."""
         return self._finish(chunks_of(body))
 
@@ -117,7 +117,7 @@ class HttpApi:
         path: str,
         query: str,
         headers: Mapping[str, str],
-        body: bytes | Iterable[bytes],
+        body: Body,
         transport: Mapping[str, object] | None = None,
         team: Team | None = None,
     ) -> HttpResponse:

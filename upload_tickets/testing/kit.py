@@ -24,7 +24,7 @@ import os
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
-from upload_tickets._async._primitives import TeamSource, chunks_of
+from upload_tickets._async._primitives import TeamSource
 from upload_tickets._models import MintRequest, Team, UploadTicket
 from upload_tickets._policy import SPEC_RATES, RateTable, TTLPolicy
 from upload_tickets.clock import ManualClock
@@ -45,7 +45,12 @@ from upload_tickets.signing import HmacSigner
 from upload_tickets.testing._fixtures import START_US, image_bytes
 
 UPLOAD_BASE_URL = "http://uploads.test/uploads"
+_UPLOAD_PATH = urlsplit(UPLOAD_BASE_URL).path + "/"
 _PNG = MintRequest("front.png", "png", "image/png")
+
+
+def _fresh_signer() -> HmacSigner:
+    return HmacSigner(UPLOAD_BASE_URL, {"test": os.urandom(32)}, "test")
 
 
 class KitService(UploadTickets):
@@ -67,11 +72,10 @@ def memory_service(
     uploads go to the in-process upload host (:func:`upload` PUTs through it).
     """
     shared = clock or ManualClock(START_US)
-    signer = HmacSigner(UPLOAD_BASE_URL, {"test": os.urandom(32)}, "test")
     return KitService(
         store=MemoryTicketStore(),
         limiter=MemoryRateLimiter(),
-        signer=signer,
+        signer=_fresh_signer(),
         blobs=MemoryBlobStore(),
         classifier=classifier,
         clock=shared,
@@ -90,7 +94,7 @@ def memory_api(
     """
     if teams is None or isinstance(teams, Mapping):
         teams = MemoryTeamDirectory(teams or {})
-    return HttpApi(service or memory_service(), teams, upload_path=urlsplit(UPLOAD_BASE_URL).path + "/")
+    return HttpApi(service or memory_service(), teams, upload_path=_UPLOAD_PATH)
 
 
 def upload(service: UploadTickets, team: Team, data: bytes | None = None, request: MintRequest = _PNG) -> str:
@@ -104,7 +108,7 @@ def upload(service: UploadTickets, team: Team, data: bytes | None = None, reques
 def put(service: UploadTickets, upload_id: str, upload_url: str, data: bytes, content_type: str) -> UploadTicket:
     """PUT ``data`` to a signed upload URL as a client would, through the service's upload host."""
     query = urlsplit(upload_url).query
-    return service.receive(upload_id, query, content_type=content_type, content_length=len(data), body=[data])
+    return service.receive(upload_id, query, content_type=content_type, content_length=len(data), body=data)
 
 
 class AsyncKitService(AsyncUploadTickets):
@@ -125,11 +129,10 @@ def async_memory_service(
     Nothing it does waits on a thread but the classifier (image decoding) by default.
     """
     shared = clock or ManualClock(START_US)
-    signer = HmacSigner(UPLOAD_BASE_URL, {"test": os.urandom(32)}, "test")
     return AsyncKitService(
         store=AsyncMemoryTicketStore(),
         limiter=AsyncMemoryRateLimiter(),
-        signer=signer,
+        signer=_fresh_signer(),
         blobs=AsyncMemoryBlobStore(),
         classifier=classifier,
         clock=shared,
@@ -149,7 +152,7 @@ def async_memory_api(
     """
     if teams is None or isinstance(teams, Mapping):
         teams = AsyncMemoryTeamDirectory(teams or {})
-    return AsyncHttpApi(service or async_memory_service(), teams, upload_path=urlsplit(UPLOAD_BASE_URL).path + "/")
+    return AsyncHttpApi(service or async_memory_service(), teams, upload_path=_UPLOAD_PATH)
 
 
 async def async_upload(
@@ -167,9 +170,7 @@ async def async_put(
 ) -> UploadTicket:
     """:func:`put`, async flavour: PUT ``data`` to a signed upload URL through the service's upload host."""
     query = urlsplit(upload_url).query
-    return await service.receive(
-        upload_id, query, content_type=content_type, content_length=len(data), body=chunks_of(data)
-    )
+    return await service.receive(upload_id, query, content_type=content_type, content_length=len(data), body=data)
 
 
 __all__ = [

@@ -160,11 +160,14 @@ def bucket_hammer(open_backend: OpenBackend, *, skews_us: Sequence[int] = (0,) *
 
     The spec's bucket admits at most 60 + elapsed / 2 s, whatever the app servers' clocks say.
     """
+    _hammer(_minter, [(open_backend, skew, calls) for skew in skews_us])
+
+
+def _hammer(minter: Callable[..., None], worker_args: Sequence[tuple[object, ...]]) -> None:
+    """Start one ``minter(*args, barrier, results)`` process per entry at once; check the bucket admitted its due."""
     results: multiprocessing.Queue[int] = _spawn.Queue()
-    barrier = _spawn.Barrier(len(skews_us) + 1)
-    processes = [
-        _spawn.Process(target=_minter, args=(open_backend, skew, calls, barrier, results)) for skew in skews_us
-    ]
+    barrier = _spawn.Barrier(len(worker_args) + 1)
+    processes = [_spawn.Process(target=minter, args=(*args, barrier, results)) for args in worker_args]
     for process in processes:
         process.start()
     # Timed from before the start signal, so every admission falls inside the window.
@@ -174,6 +177,7 @@ def bucket_hammer(open_backend: OpenBackend, *, skews_us: Sequence[int] = (0,) *
     elapsed = time.monotonic() - started
     for process in processes:
         process.join(timeout=30)
+    assert all(process.exitcode == 0 for process in processes)
     interval_s = CHARACTERS_POST.emission_interval_us / 1_000_000
     assert CHARACTERS_POST.burst <= admitted <= CHARACTERS_POST.burst + int(elapsed / interval_s), (admitted, elapsed)
 
@@ -360,21 +364,4 @@ def async_bucket_hammer(
     Give more attempts in all (``len(skews_us) * tasks * calls``) than the bucket's burst,
     so the limit is reached.
     """
-    results: multiprocessing.Queue[int] = _spawn.Queue()
-    barrier = _spawn.Barrier(len(skews_us) + 1)
-    processes = [
-        _spawn.Process(target=_async_minter, args=(open_async_backend, skew, tasks, calls, barrier, results))
-        for skew in skews_us
-    ]
-    for process in processes:
-        process.start()
-    # Timed from before the start signal, so every admission falls inside the window.
-    started = time.monotonic()
-    barrier.wait()
-    admitted = sum(results.get(timeout=120) for _ in processes)
-    elapsed = time.monotonic() - started
-    for process in processes:
-        process.join(timeout=30)
-    assert all(process.exitcode == 0 for process in processes)
-    interval_s = CHARACTERS_POST.emission_interval_us / 1_000_000
-    assert CHARACTERS_POST.burst <= admitted <= CHARACTERS_POST.burst + int(elapsed / interval_s), (admitted, elapsed)
+    _hammer(_async_minter, [(open_async_backend, skew, tasks, calls) for skew in skews_us])
