@@ -1,12 +1,12 @@
-"""Mints per second in one process on Redis: async tasks next to sync threads.
+"""Mints per second in one process on Redis or PostgreSQL: async tasks next to sync threads.
 
 The async facade (``AsyncUploadTickets``) with 1, 16 and 128 concurrent tasks on one
 event loop, next to the sync facade (``UploadTickets``) with as many threads, in
-alternating rounds against the same Redis, for the same team, with a bucket that never
-refuses. The async side uses whatever ``async_backend_from_url`` gives for Redis: the
-adapter's own async backend (redis.asyncio) when it ships one, else the sync backend on
-worker threads (``upload_tickets.threaded``); :func:`run` says which. With a native
-backend, a last figure puts the worker-thread fallback next to it.
+alternating rounds against the same store, for the same team, with a bucket that never
+refuses. The async side uses whatever ``async_backend_from_url`` gives for the URL: the
+adapter's own async backend (redis.asyncio, SQLAlchemy asyncio) when it ships one, else
+the sync backend on worker threads (``upload_tickets.threaded``); :func:`run` says which.
+With a native backend, a last figure puts the worker-thread fallback next to it.
 """
 
 from __future__ import annotations
@@ -15,19 +15,33 @@ import asyncio
 import inspect
 import threading
 import time
-from typing import cast
+from typing import Any, cast
 
 import anyio
 
 from benchmarks._harness import Figure, bench_async_service, bench_service, throughput_figure
+from benchmarks.mint_sql import POSTGRES_URL
 from benchmarks.redis_bench import REDIS_URL
-from upload_tickets import AsyncBackend, AsyncUploadTickets, MintRequest, Team, UploadTickets, async_backend_from_url
+from upload_tickets import (
+    AsyncBackend,
+    AsyncUploadTickets,
+    Backend,
+    MintRequest,
+    Team,
+    UploadTickets,
+    async_backend_from_url,
+    backend_from_url,
+)
 from upload_tickets.protocols import AsyncRateLimiter
 from upload_tickets.threaded import ThreadedTicketStore, threaded_store
-from upload_tickets_redis import open_backend
 
 CONCURRENCY = (1, 16, 128)
-_PREFIX = "bench-async"
+#: The stores this benchmark runs on: name -> (URL, options of both factories).
+TARGETS: dict[str, tuple[str, dict[str, object]]] = {
+    "Redis": (REDIS_URL, {"prefix": "bench-async"}),
+    # No driver named: each flavour runs on its default (psycopg sync, asyncpg async).
+    "PostgreSQL": ("postgresql://" + POSTGRES_URL.partition("://")[2], {"create": True}),
+}
 _TEAM = Team("bench")
 _REQUEST = MintRequest(filename="front-portrait.jpg", extension="jpg", content_type="image/jpeg")
 
@@ -76,6 +90,12 @@ async def _tasks_rate(service: AsyncUploadTickets, tasks: int, seconds: float) -
     return sum(counts) / (time.perf_counter() - start)
 
 
+def _clear_and_close(backend: Backend) -> None:
+    store: Any = backend.store
+    store.clear()
+    store.close()
+
+
 async def _close(backend: AsyncBackend) -> None:
     store: object = backend.store
     if isinstance(store, ThreadedTicketStore):
@@ -92,16 +112,19 @@ def is_native(backend: AsyncBackend) -> bool:
     return not isinstance(backend.store, ThreadedTicketStore)
 
 
-def run(*, seconds: float, rounds: int, concurrency: tuple[int, ...] = CONCURRENCY) -> tuple[list[Figure], str]:
-    """One figure per concurrency (async tasks / sync threads), and a line naming the async backend."""
-    sync_backend = open_backend(REDIS_URL, prefix=_PREFIX)
-    sync_backend.clear()
-    sync_service = bench_service(sync_backend, sync_backend)
+def run(
+    *, seconds: float, rounds: int, concurrency: tuple[int, ...] = CONCURRENCY, target: str = "Redis"
+) -> tuple[list[Figure], str]:
+    """One figure per concurrency (async tasks / sync threads) on ``target``, and a line naming the async backend."""
+    url, options = TARGETS[target]
+    sync_backend = backend_from_url(url, **options)
+    cast(Any, sync_backend.store).clear()
+    sync_service = bench_service(sync_backend.store, sync_backend.limiter)
     warm_s = min(seconds, 0.2)
     figures: list[Figure] = []
     with asyncio.Runner() as runner:
         # Opened inside the loop: an async client's connections belong to the loop that made them.
-        async_backend = runner.run(_open_async())
+        async_backend = runner.run(_open_async(url, options))
         native = is_native(async_backend)
         async_service = bench_async_service(async_backend.store, async_backend.limiter)
         try:
@@ -115,39 +138,39 @@ def run(*, seconds: float, rounds: int, concurrency: tuple[int, ...] = CONCURREN
                     async_rps.append(runner.run(_tasks_rate(async_service, count, seconds)))
                 figures.append(
                     throughput_figure(
-                        f"async mint, {count} task{'s' if count > 1 else ''} (Redis)",
-                        f"sync mint, {count} thread{'s' if count > 1 else ''} (Redis)",
+                        f"async mint, {count} task{'s' if count > 1 else ''} ({target})",
+                        f"sync mint, {count} thread{'s' if count > 1 else ''} ({target})",
                         async_rps,
                         sync_rps,
                         target="<= 1.5 (one loop's overhead)" if count == 1 else "<= 1.0 (tasks beat threads)",
                     )
                 )
             if native:
-                figures.append(_fallback_figure(runner, async_service, seconds, rounds, max(concurrency)))
+                figures.append(_fallback_figure(runner, async_service, seconds, rounds, max(concurrency), target))
         finally:
             runner.run(_close(async_backend))
-    sync_backend.clear()
-    sync_backend.close()
+    _clear_and_close(sync_backend)
     kind = type(async_backend.store).__name__
     note = (
-        f"Async mint on Redis ran on {kind} (redis.asyncio, on the event loop)."
+        f"Async mint on {target} ran on {kind} (on the event loop)."
         if native
-        else f"Async mint on Redis ran on the worker-thread fallback ({kind}): "
-        "no async Redis backend is installed (upload_tickets_redis.async_backend_from_url)."
+        else f"Async mint on {target} ran on the worker-thread fallback ({kind}): "
+        "the adapter installed has no async flavour."
     )
     return figures, note
 
 
-async def _open_async() -> AsyncBackend:
-    return async_backend_from_url(REDIS_URL, prefix=_PREFIX)
+async def _open_async(url: str, options: dict[str, object]) -> AsyncBackend:
+    return async_backend_from_url(url, **options)
 
 
 def _fallback_figure(
-    runner: asyncio.Runner, native: AsyncUploadTickets, seconds: float, rounds: int, count: int
+    runner: asyncio.Runner, native: AsyncUploadTickets, seconds: float, rounds: int, count: int, target: str
 ) -> Figure:
     """The worker-thread fallback (the sync backend, each call on a thread) next to the native backend."""
-    sync_backend = open_backend(REDIS_URL, prefix=_PREFIX)
-    store = threaded_store(sync_backend)
+    url, options = TARGETS[target]
+    sync_backend = backend_from_url(url, **options)
+    store = threaded_store(sync_backend.store)
     # One object, store and limiter, as async_backend_from_url keeps it: one round trip per mint.
     fallback = bench_async_service(store, cast(AsyncRateLimiter, store))
     try:
@@ -158,10 +181,10 @@ def _fallback_figure(
             native_rps.append(runner.run(_tasks_rate(native, count, seconds)))
             fallback_rps.append(runner.run(_tasks_rate(fallback, count, seconds)))
     finally:
-        sync_backend.close()
+        cast(Any, sync_backend.store).close()
     return throughput_figure(
-        f"async mint, {count} tasks, worker threads (Redis)",
-        f"async mint, {count} tasks, native (Redis)",
+        f"async mint, {count} tasks, worker threads ({target})",
+        f"async mint, {count} tasks, native ({target})",
         fallback_rps,
         native_rps,
         target=">= 1 (native is faster)",
@@ -169,7 +192,8 @@ def _fallback_figure(
 
 
 if __name__ == "__main__":
-    found, line = run(seconds=2.0, rounds=3)
-    for figure in found:
-        print(figure.row())
-    print(line)
+    for name in TARGETS:
+        found, line = run(seconds=2.0, rounds=3, target=name)
+        for figure in found:
+            print(figure.row())
+        print(line)

@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     stalled = 20 if args.smoke else 200
     # Half-length rounds: six series (and the fallback's two) at three concurrencies.
     tasks_vs_threads, async_backend = async_mint.run(seconds=seconds / 2, rounds=min(rounds, 3))
+    tasks_vs_threads_pg, async_backend_pg = async_mint.run(
+        seconds=seconds / 2, rounds=min(rounds, 3), target="PostgreSQL"
+    )
     figures: list[Figure] = [
         *sync_gate.run(calls=calls, rounds=rounds),  # mint_memory's figure among them
         *mint_sql.run(calls=calls // 4, rounds=rounds),
@@ -57,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
             for store, url in (("memory", "memory://"), ("Redis", REDIS_URL))
         ),
         *tasks_vs_threads,
+        *tasks_vs_threads_pg,
         *stalled_uploads.run(stalled=stalled, rounds=min(rounds, 3), store="SQLite", store_url=None),
         *stalled_uploads.run(stalled=stalled, rounds=min(rounds, 3), store="Redis", store_url=REDIS_URL),
     ]

@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
     "upload_tickets/_async",
     "backends/redis/upload_tickets_redis/_async",
+    "backends/sql/upload_tickets_sql/_async",
+    "backends/s3/upload_tickets_s3/_async",
 )
 
 #: Written by hand on both sides.
@@ -34,6 +36,8 @@ HEADER = "# Generated from the _async folder by scripts/unasync.py: edit that so
 SUBS = [
     (r"\bredis\.asyncio\.cluster\b", "redis.cluster"),
     (r"\bredis\.asyncio\b", "redis"),
+    (r"\bsqlalchemy\.ext\.asyncio\b", "sqlalchemy.engine"),
+    (r"\ba(iter_bytes|iter_raw|read)\(", r"\1("),
     (r"\b_async\b", "_sync"),
     (r"\basync_backend_from_url\b", "backend_from_url"),
     (r"\bAsync([A-Z]\w*)", r"\1"),

@@ -13,7 +13,8 @@ import pytest
 import sqlalchemy as sa
 
 from upload_tickets import StoreUnavailable
-from upload_tickets_sql._retry import Runner, transient
+from upload_tickets_sql._retry import transient
+from upload_tickets_sql._sync._runner import Runner
 
 
 @pytest.mark.parametrize(

@@ -1,26 +1,25 @@
-"""SQL ticket store and rate limiter for upload-tickets (SQLite, PostgreSQL, MariaDB)."""
+"""SQL ticket store and rate limiter for upload-tickets (SQLite, PostgreSQL, MariaDB), sync and async.
 
-from typing import Any
+``AsyncSqlBackend`` (on SQLAlchemy's asyncio extension) is the one source of the logic;
+the sync ``SqlBackend`` is generated from it (``scripts/unasync.py``).
+"""
 
-from upload_tickets import Backend
-from upload_tickets_sql._backend import SqlBackend, open_backend
+from upload_tickets_sql._async._backend import AsyncSqlBackend
+from upload_tickets_sql._async._factory import async_backend_from_url, async_open_backend
 from upload_tickets_sql._migrations import VERSION_TABLE, create_tables, upgrade
 from upload_tickets_sql._schema import buckets, characters, idempotency_claims, metadata, tickets
-
-
-def backend_from_url(url: str, **options: Any) -> Backend:
-    """Entry point for ``upload_tickets.backend_from_url``: one object is store and limiter.
-
-    Takes the options of :func:`open_backend`. ``clock=`` is accepted and ignored: rate
-    limits are timed by the database clock, so app servers with skewed clocks agree.
-    """
-    backend = open_backend(url, **options)
-    return Backend(store=backend, limiter=backend)
-
+from upload_tickets_sql._sync._backend import SqlBackend
+from upload_tickets_sql._sync._factory import backend_from_url, open_backend
+from upload_tickets_sql._urls import ASYNC_DRIVERS, DRIVERS
 
 __all__ = [
+    "ASYNC_DRIVERS",
+    "DRIVERS",
     "VERSION_TABLE",
+    "AsyncSqlBackend",
     "SqlBackend",
+    "async_backend_from_url",
+    "async_open_backend",
     "backend_from_url",
     "buckets",
     "characters",

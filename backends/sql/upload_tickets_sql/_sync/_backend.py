@@ -1,3 +1,4 @@
+# Generated from the _async folder by scripts/unasync.py: edit that source, then run it.
 """``SqlBackend``: ticket store, rate limiter and one-call mint on SQLAlchemy Core."""
 
 from __future__ import annotations
@@ -8,21 +9,18 @@ from typing import Any
 
 import sqlalchemy as sa
 from alembic.util import CommandError
-from sqlalchemy import event
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from upload_tickets import (
     Character,
-    ConfigurationError,
     IdempotencyClaim,
     RateDecision,
     RatePolicy,
     StoreUnavailable,
     UploadTicket,
 )
-from upload_tickets.backend_kit import Clock, decision_after_charge, decode_character, replay_decision
+from upload_tickets.backend_kit import decision_after_charge, decode_character, replay_decision
 from upload_tickets_sql._migrations import upgrade
-from upload_tickets_sql._retry import Runner
 from upload_tickets_sql._schema import (
     UNSETTLED,
     buckets,
@@ -43,7 +41,9 @@ from upload_tickets_sql._statements import (
     refund_statement,
     ticket_insert_statement,
 )
-from upload_tickets_sql._urls import check_sqlite_path, database_url, driver_error, setup_error
+from upload_tickets_sql._sync._primitives import AnyEngine, as_sync_engine
+from upload_tickets_sql._sync._runner import Runner
+from upload_tickets_sql._urls import setup_error
 
 
 def _in_lock_order(updated: Sequence[UploadTicket]) -> list[UploadTicket]:
@@ -67,12 +67,13 @@ class SqlBackend:
     need no BEGIN/COMMIT round trips.
     """
 
-    def __init__(self, engine: Engine, *, autocommit_engine: Engine | None = None, attempts: int = 5) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        self._single = autocommit_engine or engine
+    def __init__(self, engine: AnyEngine, *, autocommit_engine: AnyEngine | None = None, attempts: int = 5) -> None:
+        self.engine = as_sync_engine(engine)
+        self.dialect = self.engine.dialect.name
+        self._single = self.engine if autocommit_engine is None else as_sync_engine(autocommit_engine)
         self._mariadb = self.dialect in ("mysql", "mariadb")
-        runner = Runner(engine, self._single, attempts)
+        runner = Runner(self.engine, self._single, attempts)
+        self._driver = runner.driver
         self._run, self._raw = runner.run, runner.raw
         self._driver_error, self._integrity_error = runner.driver_error, runner.integrity_error
         self._charge_sql = Prepared(charge_statement(self.dialect), engine.dialect)
@@ -162,7 +163,8 @@ class SqlBackend:
     def expired(self, now_us: int, limit: int) -> list[UploadTicket]:
         """Up to ``limit`` tickets at or past their TTL, oldest first (uses the expiry index)."""
         query = tickets.select().where(tickets.c.expires_at <= now_us).order_by(tickets.c.expires_at).limit(limit)
-        return [ticket_from_row(row) for row in self._run(lambda c: c.execute(query).all(), transaction=False)]
+        rows = self._run(lambda c: c.execute(query).all(), transaction=False)
+        return [ticket_from_row(row) for row in rows]
 
     def delete(self, gone: Sequence[UploadTicket]) -> int:
         """Delete the tickets still at the given versions."""
@@ -383,93 +385,22 @@ class SqlBackend:
         a server out of reach ``StoreUnavailable``; both name the fix.
         """
         try:
-            upgrade(self.engine)
+            self._driver(upgrade, self.engine)
         except (sa.exc.SQLAlchemyError, self._driver_error, CommandError) as error:
             raise setup_error(self.engine.url, error) from error
 
     def clear(self) -> None:
         """Delete every ticket, character, bucket and idempotency claim (for tests)."""
-        self._run(lambda c: [c.execute(table.delete()) for table in (tickets, characters, buckets, idempotency_claims)])
+        everything = (tickets, characters, buckets, idempotency_claims)
+        self._run(lambda c: [c.execute(table.delete()) for table in everything])
 
     def dispose(self) -> None:
         """Close pooled connections."""
-        self.engine.dispose()
+        self._driver(self.engine.dispose)
         if self._single is not self.engine:
-            self._single.dispose()
+            self._driver(self._single.dispose)
+        self._driver.close()
 
-
-def _sqlite_engine(url: sa.URL, busy_timeout_ms: int, **options: Any) -> Engine:
-    engine = sa.create_engine(url, **options)
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy's BEGIN below be the only transaction control pysqlite sees.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Connection) -> None:
-        # Take the write lock up front: a deferred transaction that later needs to write
-        # can fail with SQLITE_BUSY at once instead of waiting out busy_timeout.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
-
-
-def _backend(parsed: sa.URL, attempts: int, busy_timeout_ms: int, engine_options: dict[str, Any]) -> SqlBackend:
-    if parsed.get_backend_name() == "sqlite":
-        return SqlBackend(_sqlite_engine(parsed, busy_timeout_ms, **engine_options), attempts=attempts)
-    # No pool_pre_ping: it costs a round trip per call, and a connection that
-    # died in the pool fails fast and is retried by SqlBackend._run anyway.
-    # LIFO: under light load one warm connection (with its prepared statements
-    # and cached plans) serves every call instead of cycling through the pool.
-    options = {"pool_use_lifo": True, **engine_options}
-    engine = sa.create_engine(parsed, **options)
-    return SqlBackend(
-        engine,
-        autocommit_engine=sa.create_engine(parsed, isolation_level="AUTOCOMMIT", **options),
-        attempts=attempts,
-    )
-
-
-def open_backend(
-    url: str,
-    *,
-    create: bool = False,
-    attempts: int = 5,
-    busy_timeout_ms: int = 10_000,
-    clock: Clock | None = None,
-    **engine_options: Any,
-) -> SqlBackend:
-    """Open a :class:`SqlBackend` from a database URL; ``engine_options`` go to ``create_engine``.
-
-    Schemes are case-insensitive; ``postgres://`` and ``postgresql://`` run on psycopg 3,
-    ``mysql://`` and ``mariadb://`` on PyMySQL. A URL that cannot work (a driver that is
-    not installed, a SQLite folder that does not exist) raises ``ConfigurationError``
-    naming the fix. With ``create`` the tables are created or migrated to the newest
-    revision (:func:`upgrade`); a server out of reach is then ``StoreUnavailable``.
-    ``clock`` is accepted and ignored: token buckets are timed by the database clock,
-    which every app server shares.
-    """
-    parsed = database_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        check_sqlite_path(parsed)
-    try:
-        backend = _backend(parsed, attempts, busy_timeout_ms, engine_options)
-    except (ModuleNotFoundError, sa.exc.NoSuchModuleError) as error:
-        raise driver_error(parsed, error) from error
-    except (sa.exc.ArgumentError, TypeError, ValueError) as error:
-        raise ConfigurationError(f"cannot open {parsed.render_as_string(hide_password=True)}: {error}") from error
-    try:
-        if backend.engine.dialect.is_async:
-            raise driver_error(parsed, ValueError(f"{parsed.get_driver_name()} is an asyncio driver"))
-        if create:
-            backend.create_tables()
-    except BaseException:
-        backend.dispose()
-        raise
-    return backend
+    def close(self) -> None:
+        """Close pooled connections (:meth:`dispose`)."""
+        self.dispose()
