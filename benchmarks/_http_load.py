@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 
 async def _connection(host: str, port: int, request: bytes, deadline: float, statuses: dict[int, int]) -> int:
@@ -32,15 +33,23 @@ async def _connection(host: str, port: int, request: bytes, deadline: float, sta
 
 
 def requests_per_second(
-    host: str, port: int, request: bytes, *, connections: int, seconds: float
+    host: str, port: int, request: bytes | Sequence[bytes], *, connections: int, seconds: float
 ) -> tuple[float, dict[int, int]]:
-    """Drive ``connections`` keep-alive connections for ``seconds``; return req/s and status counts."""
+    """Drive ``connections`` keep-alive connections for ``seconds``; return req/s and status counts.
+
+    Given several requests, connection ``i`` sends the ``i``-th of them, cycling (e.g. one
+    API key, so one team, per connection).
+    """
     statuses: dict[int, int] = {}
+    requests = [request] if isinstance(request, bytes) else list(request)
 
     async def run() -> float:
         start = time.perf_counter()
         counts = await asyncio.gather(
-            *(_connection(host, port, request, start + seconds, statuses) for _ in range(connections))
+            *(
+                _connection(host, port, requests[index % len(requests)], start + seconds, statuses)
+                for index in range(connections)
+            )
         )
         return sum(counts) / (time.perf_counter() - start)
 

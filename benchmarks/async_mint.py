@@ -36,11 +36,12 @@ from upload_tickets.protocols import AsyncRateLimiter
 from upload_tickets.threaded import ThreadedTicketStore, threaded_store
 
 CONCURRENCY = (1, 16, 128)
+#: PostgreSQL with no driver named: each flavour runs on its default (psycopg sync, asyncpg async).
+PG_URL = "postgresql://" + POSTGRES_URL.partition("://")[2]
 #: The stores this benchmark runs on: name -> (URL, options of both factories).
 TARGETS: dict[str, tuple[str, dict[str, object]]] = {
     "Redis": (REDIS_URL, {"prefix": "bench-async"}),
-    # No driver named: each flavour runs on its default (psycopg sync, asyncpg async).
-    "PostgreSQL": ("postgresql://" + POSTGRES_URL.partition("://")[2], {"create": True}),
+    "PostgreSQL": (PG_URL, {"create": True}),
 }
 _TEAM = Team("bench")
 _REQUEST = MintRequest(filename="front-portrait.jpg", extension="jpg", content_type="image/jpeg")

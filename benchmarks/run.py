@@ -18,6 +18,7 @@ from benchmarks import (
     async_mint,
     http_before_after,
     http_mint,
+    http_vs_fastapi,
     limiters_memory,
     memory_per_ticket,
     mint_sql,
@@ -25,6 +26,7 @@ from benchmarks import (
     presign,
     redis_bench,
     scaling,
+    sql_drivers,
     stalled_uploads,
     sync_gate,
 )
@@ -46,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     tasks_vs_threads_pg, async_backend_pg = async_mint.run(
         seconds=seconds / 2, rounds=min(rounds, 3), target="PostgreSQL"
     )
+    drivers = sql_drivers.run(seconds=seconds / 4, rounds=min(rounds, 3))
     figures: list[Figure] = [
         *sync_gate.run(calls=calls, rounds=rounds),  # mint_memory's figure among them
         *mint_sql.run(calls=calls // 4, rounds=rounds),
@@ -57,10 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         # Many short rounds: two servers and the load generator share the cores, so noise comes in bursts.
         *(
             http_before_after.run(seconds=seconds / 2, rounds=rounds, store=store, store_url=url)
-            for store, url in (("memory", "memory://"), ("Redis", REDIS_URL))
+            for store, url in (("memory", "memory://"), ("Redis", REDIS_URL), ("PostgreSQL", async_mint.PG_URL))
         ),
+        http_vs_fastapi.run(seconds=seconds / 2, rounds=rounds),
         *tasks_vs_threads,
         *tasks_vs_threads_pg,
+        *drivers,
         *stalled_uploads.run(stalled=stalled, rounds=min(rounds, 3), store="SQLite", store_url=None),
         *stalled_uploads.run(stalled=stalled, rounds=min(rounds, 3), store="Redis", store_url=REDIS_URL),
     ]
@@ -84,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = [
         gates,
         async_backend,
+        async_backend_pg,
         f"Memory store: {per_ticket:.0f} bytes per ticket at {'20,000' if args.smoke else '1,000,000'} tickets "
         "(target <= 400).",
         *(

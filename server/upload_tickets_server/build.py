@@ -1,17 +1,19 @@
 """Assemble the async service from :class:`Settings`: store by URL, files, local HMAC signer, keys.
 
-The store comes from :func:`~upload_tickets.async_backend_from_url`: native async where
-the adapter ships an async flavour (memory, Redis), else the sync adapter with each call
-on a worker thread (SQL). Blobs go to an :class:`AsyncFileBlobStore` (file writes on
-worker threads), or to S3 through :class:`~upload_tickets.threaded.ThreadedBlobStore`.
-The key directory stays sync: :class:`AsyncHttpApi` runs its lookups on a worker thread.
+The store comes from :func:`~upload_tickets.async_backend_from_url`: every adapter we
+ship has an async flavour (memory, Redis, SQL), so no store call holds a thread; a
+third party's sync adapter would run on worker threads. Blobs go to an
+:class:`AsyncFileBlobStore` (file writes on worker threads) or to S3
+(``AsyncS3BlobStore``, on the loop). API keys are looked up over the async SQL driver.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio.to_thread
@@ -29,8 +31,7 @@ from upload_tickets import (
 )
 from upload_tickets.http import AsyncHttpApi
 from upload_tickets.protocols import AsyncBlobStore, Signer
-from upload_tickets.threaded import ThreadedBlobStore
-from upload_tickets_server.keys import SqlTeamDirectory
+from upload_tickets_server.keys import AsyncSqlTeamDirectory, SqlTeamDirectory
 from upload_tickets_server.settings import Settings
 
 UPLOAD_PATH = "/uploads/"
@@ -60,7 +61,7 @@ def _storage(settings: Settings) -> tuple[Signer, AsyncBlobStore]:
         signer = HmacSigner(settings.base_url + UPLOAD_PATH.rstrip("/"), keys, signing_kid)
         return signer, AsyncFileBlobStore(settings.data_dir / "blobs")
     try:
-        from upload_tickets_s3 import S3BlobStore, S3Location, S3Signer, s3_client
+        from upload_tickets_s3 import AsyncS3BlobStore, S3Location, S3Signer
     except ModuleNotFoundError as error:
         raise BackendNotInstalled('--s3-bucket needs the S3 adapter: pip install "upload-tickets-s3"') from error
     if settings.s3_addressing not in ("path", "virtual"):
@@ -73,8 +74,7 @@ def _storage(settings: Settings) -> tuple[Signer, AsyncBlobStore]:
         prefix=settings.s3_prefix,
         character_prefix=settings.s3_character_prefix,
     )
-    # The S3 blob store is sync (botocore): each call runs on a worker thread.
-    return S3Signer(location), ThreadedBlobStore(S3BlobStore(s3_client(location), location))
+    return S3Signer(location), AsyncS3BlobStore(location)
 
 
 def build_service(settings: Settings) -> AsyncUploadTickets:
@@ -105,19 +105,26 @@ def build_service(settings: Settings) -> AsyncUploadTickets:
     )
 
 
-def build(settings: Settings) -> tuple[AsyncHttpApi, SqlTeamDirectory]:
-    """The HTTP API and the key directory ``serve`` runs.
+def build(settings: Settings) -> tuple[AsyncHttpApi, SqlTeamDirectory, Callable[[], Awaitable[None]]]:
+    """The HTTP API ``serve`` runs, the key directory, and what closes their connections at shutdown.
 
-    The directory is the sync SQL one: the API looks keys up on a worker thread.
+    The sync directory makes the key table and serves the start message; the API looks
+    keys up through :class:`AsyncSqlTeamDirectory`, over the async SQL driver.
     """
     service = build_service(settings)
     teams = SqlTeamDirectory(settings.effective_keys_url)
-    return AsyncHttpApi(service, teams, upload_path=UPLOAD_PATH), teams
+    lookups = AsyncSqlTeamDirectory(settings.effective_keys_url)
+    api = AsyncHttpApi(service, lookups, upload_path=UPLOAD_PATH)
+    return api, teams, functools.partial(close_backend, service, lookups)
 
 
-async def close_backend(service: AsyncUploadTickets) -> None:
-    """Close the store's connections on the loop that used them (``aclose``; a threaded SQL store's ``dispose``)."""
-    parts = {id(part): part for part in (service.store, service.limiter)}
+async def close_backend(service: AsyncUploadTickets, *others: object) -> None:
+    """Close the connections of the service's store, limiter and blobs, and of ``others``, on the loop that used them.
+
+    Each part's ``aclose`` is awaited; a sync part run on worker threads
+    (:mod:`upload_tickets.threaded`) has its ``dispose`` run on a thread.
+    """
+    parts = {id(part): part for part in (service.store, service.limiter, service.blobs, *others)}
     for part in parts.values():
         aclose = getattr(part, "aclose", None)
         if aclose is not None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import functools
 import logging
 import os
 import shlex
@@ -208,13 +207,13 @@ def serve(settings: Settings, log_level: str = "info", *, show_walkthrough: bool
 
     from upload_tickets_server.app import create_app
 
-    api, teams = build(settings)
+    api, teams, shutdown = build(settings)
     print(start_message(settings, teams, show_walkthrough=show_walkthrough), flush=True)
     app = create_app(
         api,
         sweep_interval_s=settings.sweep_interval_s or None,
         deadlines=settings.body_deadlines,
-        on_shutdown=functools.partial(close_backend, api.service),
+        on_shutdown=shutdown,
     )
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=log_level)
     return 0

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from upload_tickets import InvalidRequest, StoreUnavailable, Team
 from upload_tickets.auth import hash_api_key
+from upload_tickets_sql import AsyncDriver, open_engine
 
 log = logging.getLogger(__name__)
 
@@ -118,11 +119,14 @@ class SqlTeamDirectory:
     the very next request.
     """
 
-    def __init__(self, url: str) -> None:
-        # Every statement here stands alone; autocommit spares each lookup a BEGIN and a
-        # ROLLBACK, two of the three round trips a PostgreSQL lookup would otherwise make.
-        self._engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-        upgrade_schema(self._engine)
+    def __init__(self, url: str, *, engine: sa.Engine | None = None) -> None:
+        """Open the key table at ``url`` (made or upgraded first), or use ``engine``, whose table exists."""
+        if engine is None:
+            # Every statement here stands alone; autocommit spares each lookup a BEGIN and a
+            # ROLLBACK, two of the three round trips a PostgreSQL lookup would otherwise make.
+            engine = open_engine(url, isolation_level="AUTOCOMMIT")
+            upgrade_schema(engine)
+        self._engine = engine
         self._touched: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -227,6 +231,29 @@ class SqlTeamDirectory:
     def dispose(self) -> None:
         """Close pooled connections."""
         self._engine.dispose()
+
+
+class AsyncSqlTeamDirectory:
+    """:class:`SqlTeamDirectory`'s lookups for the async server, waiting where async SQL does.
+
+    The same read, run over the async SQL flavour's driver: asyncpg or aiomysql on the
+    event loop, SQLite's sqlite3 on a thread of its own. The key table must exist: a
+    :class:`SqlTeamDirectory` on the same URL makes it.
+    """
+
+    def __init__(self, url: str) -> None:
+        engine = open_engine(url, asyncio=True, isolation_level="AUTOCOMMIT")
+        self._lookups = SqlTeamDirectory(url, engine=engine)
+        self._driver = AsyncDriver(engine)
+
+    async def team_for_key(self, api_key: str) -> Team | None:
+        """The team owning ``api_key``, or ``None`` if it is unknown or revoked."""
+        return await self._driver(self._lookups.team_for_key, api_key)
+
+    async def aclose(self) -> None:
+        """Close pooled connections, on the loop that used them."""
+        await self._driver(self._lookups.dispose)
+        self._driver.close()
 
 
 def _info(row: sa.Row[tuple[object, ...]]) -> KeyInfo:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -23,7 +24,7 @@ from upload_tickets.testing import START_US
 from upload_tickets.testing.kit import async_memory_api, async_memory_service
 from upload_tickets_server import keys as keys_module
 from upload_tickets_server.cli import build_parser, main
-from upload_tickets_server.keys import ADDED_COLUMNS, SqlTeamDirectory, api_keys, key_id_for
+from upload_tickets_server.keys import ADDED_COLUMNS, AsyncSqlTeamDirectory, SqlTeamDirectory, api_keys, key_id_for
 
 ISO_UTC = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 ELLIPSIS = "\u2026"
@@ -247,6 +248,49 @@ def test_the_served_async_api_looks_keys_up_off_the_loop_and_sees_revocations(
         assert (await api.handle("GET", "/v1/characters", "", {"x-api-key": key}, b"")).status == 401
 
     anyio.run(scenario)
+
+
+def test_the_async_directory_serve_runs_holds_no_worker_thread_and_sees_revocations(
+    monkeypatch: pytest.MonkeyPatch, db: KeysDb, team: str
+) -> None:
+    # As serve builds it: AsyncSqlTeamDirectory behind AsyncHttpApi. On PostgreSQL the read
+    # waits on the loop (asyncpg); on SQLite it runs on the engine's own thread, never the pool's.
+    key = db.track(db.directory().create_key(team))
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        hops.append(getattr(function, "__qualname__", ""))
+        return await real(function, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    threads: list[str] = []
+    looked_up = SqlTeamDirectory.team_for_key
+
+    def recording(directory: SqlTeamDirectory, api_key: str) -> Any:
+        threads.append(threading.current_thread().name)
+        return looked_up(directory, api_key)
+
+    monkeypatch.setattr(SqlTeamDirectory, "team_for_key", recording)
+
+    async def scenario() -> None:
+        lookups = AsyncSqlTeamDirectory(db.url)
+        try:
+            api = async_memory_api(async_memory_service(), lookups)
+            for _ in range(3):
+                assert (await api.handle("GET", "/v1/characters", "", {"x-api-key": key}, b"")).status == 200
+            assert db.directory().revoke_key(key) is not None
+            assert (await api.handle("GET", "/v1/characters", "", {"x-api-key": key}, b"")).status == 401
+        finally:
+            await lookups.aclose()
+
+    anyio.run(scenario)
+    assert hops == []
+    if db.url.startswith("sqlite"):
+        assert len(threads) == 4
+        assert {name.split("_")[0] for name in threads} == {"upload-tickets-sqlite"}
+    else:
+        assert threads == [threading.main_thread().name] * 4
 
 
 def test_revocation_through_the_cli_applies_on_the_next_request(

@@ -6,6 +6,7 @@ the sync ``SqlBackend`` is generated from it (``scripts/unasync.py``).
 
 from upload_tickets_sql._async._backend import AsyncSqlBackend
 from upload_tickets_sql._async._factory import async_backend_from_url, async_open_backend
+from upload_tickets_sql._engines import AsyncDriver, open_engine
 from upload_tickets_sql._migrations import VERSION_TABLE, create_tables, upgrade
 from upload_tickets_sql._schema import buckets, characters, idempotency_claims, metadata, tickets
 from upload_tickets_sql._sync._backend import SqlBackend
@@ -15,6 +16,7 @@ from upload_tickets_sql._urls import ASYNC_DRIVERS, DRIVERS
 __all__ = [
     "ASYNC_DRIVERS",
     "DRIVERS",
+    "AsyncDriver",
     "VERSION_TABLE",
     "AsyncSqlBackend",
     "SqlBackend",
@@ -27,6 +29,7 @@ __all__ = [
     "idempotency_claims",
     "metadata",
     "open_backend",
+    "open_engine",
     "tickets",
     "upgrade",
 ]

@@ -78,7 +78,7 @@ def async_open_backend(
         check_sqlite_path(parsed)
     try:
         backend = _backend(parsed, attempts, busy_timeout_ms, engine_options)
-    except (ModuleNotFoundError, sa.exc.NoSuchModuleError) as error:
+    except (ImportError, sa.exc.NoSuchModuleError) as error:  # a driver, or greenlet, missing
         raise driver_error(parsed, error, asyncio=ON_ASYNCIO) from error
     except sa.exc.InvalidRequestError as error:
         # The asyncio extension refuses a sync driver with this error.

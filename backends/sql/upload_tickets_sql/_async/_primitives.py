@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from upload_tickets.backend_kit import shielded
+
+if TYPE_CHECKING:
+    # Imported when used: SQLAlchemy's asyncio extension needs greenlet, which SQLite's path does not.
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 _T = TypeVar("_T")
 
@@ -33,12 +36,14 @@ def create_engine(url: sa.URL, **options: Any) -> sa.Engine:
     """The sync engine this flavour runs on: inside an ``AsyncEngine``, or sqlite3's own for SQLite."""
     if url.get_backend_name() == "sqlite" and url.get_driver_name() == "pysqlite":
         return sa.create_engine(url, **options)
+    from sqlalchemy.ext.asyncio import create_async_engine  # ImportError without greenlet
+
     return create_async_engine(url, **options).sync_engine
 
 
 def as_sync_engine(engine: AnyEngine) -> sa.Engine:
     """The sync engine inside ``engine`` (or ``engine`` itself)."""
-    return engine.sync_engine if isinstance(engine, AsyncEngine) else engine
+    return engine if isinstance(engine, sa.Engine) else engine.sync_engine
 
 
 class Driver:
