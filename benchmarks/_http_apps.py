@@ -1,7 +1,8 @@
 """The two ASGI apps of the HTTP before/after benchmark, built by uvicorn ``--factory``.
 
 Both serve the same service (same store URL, signer and unlimited bucket) and one API
-key, both read from the environment (``UT_BENCH_STORE_URL``, ``UT_BENCH_API_KEY``):
+key, both read from the environment (``UT_BENCH_STORE_URL``, ``UT_BENCH_API_KEY``: one key, or
+several separated by commas, each a team of its own):
 
 - :func:`before`: the sync ``HttpApi`` in a minimal ASGI shell that does what the
   reference server did before the async facade: ``begin`` and ``finish`` each on a worker
@@ -79,11 +80,17 @@ class ThreadHopApp:
         return await anyio.to_thread.run_sync(function, *args)
 
 
+def _teams() -> dict[str, Team]:
+    # Several comma-separated keys: one team each, as a multi-tenant API sees its traffic.
+    keys = os.environ[API_KEY].split(",")
+    return {key: Team(f"bench-{index}") for index, key in enumerate(keys)}
+
+
 def before() -> ASGIApp:
     """The baseline app (sync facade, a thread hop per call on a networked store)."""
-    url, key = os.environ[STORE_URL], os.environ[API_KEY]
+    url = os.environ[STORE_URL]
     backend = backend_from_url(url, **_options(url))
-    api = HttpApi(bench_service(backend.store, backend.limiter), MemoryTeamDirectory({key: Team("bench")}))
+    api = HttpApi(bench_service(backend.store, backend.limiter), MemoryTeamDirectory(_teams()))
     return ThreadHopApp(api, run_on_loop=url.startswith(("memory:", "sqlite:")))
 
 
@@ -91,7 +98,7 @@ def after() -> ASGIApp:
     """The reference server's app on the async facade."""
     from upload_tickets_server.app import create_app
 
-    url, key = os.environ[STORE_URL], os.environ[API_KEY]
+    url = os.environ[STORE_URL]
     backend = async_backend_from_url(url, **_options(url))
     service = bench_async_service(backend.store, backend.limiter)
-    return create_app(AsyncHttpApi(service, AsyncMemoryTeamDirectory({key: Team("bench")})))
+    return create_app(AsyncHttpApi(service, AsyncMemoryTeamDirectory(_teams())))

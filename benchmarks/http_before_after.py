@@ -31,12 +31,17 @@ def _uvicorn(factory: str, port: int) -> list[str]:
     return [sys.executable, "-m", "uvicorn", "--factory", app, "--port", str(port), "--log-level", "warning"]
 
 
-def run(*, seconds: float, rounds: int, store: str, store_url: str) -> Figure:
-    """Requests per second of the async server and of the thread-hop baseline, alternating rounds."""
-    env = {**os.environ, STORE_URL: store_url, API_KEY: _KEY}
+def run(*, seconds: float, rounds: int, store: str, store_url: str, teams: int = 1) -> Figure:
+    """Requests per second of the async server and of the thread-hop baseline, alternating rounds.
+
+    With ``teams`` > 1 each connection mints for a team of its own (on SQL, one bucket
+    row each: with one team every mint waits for the previous one's row lock and commit).
+    """
+    keys = [f"{_KEY}_{index}" for index in range(teams)]
+    env = {**os.environ, STORE_URL: store_url, API_KEY: ",".join(keys)}
     # The servers import ``benchmarks`` from the working directory, as uvicorn does by default.
     cwd = Path(__file__).resolve().parents[1]
-    request = post_json(_PATH, _BODY, {"X-Api-Key": _KEY})
+    request = [post_json(_PATH, _BODY, {"X-Api-Key": key}) for key in keys]
     before_rps: list[float] = []
     after_rps: list[float] = []
     with tempfile.TemporaryDirectory() as logs:
@@ -75,9 +80,10 @@ def run(*, seconds: float, rounds: int, store: str, store_url: str) -> Figure:
         leftovers = open_backend(store_url, prefix=REDIS_PREFIX)
         leftovers.clear()
         leftovers.close()
+    who = "" if teams == 1 else f", {teams} teams"
     return throughput_figure(
-        f"HTTP mint, async server ({store})",
-        f"sync HttpApi + thread hop ({store})",
+        f"HTTP mint, async server ({store}{who})",
+        f"sync HttpApi + thread hop ({store}{who})",
         after_rps,
         before_rps,
         target="<= 1.0 (no slower than before)",

@@ -62,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
             http_before_after.run(seconds=seconds / 2, rounds=rounds, store=store, store_url=url)
             for store, url in (("memory", "memory://"), ("Redis", REDIS_URL), ("PostgreSQL", async_mint.PG_URL))
         ),
+        http_before_after.run(
+            seconds=seconds / 2, rounds=rounds, store="PostgreSQL", store_url=async_mint.PG_URL, teams=16
+        ),
         http_vs_fastapi.run(seconds=seconds / 2, rounds=rounds),
+        http_vs_fastapi.run(seconds=seconds / 2, rounds=rounds, teams=16),
         *tasks_vs_threads,
         *tasks_vs_threads_pg,
         *drivers,

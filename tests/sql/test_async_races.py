@@ -1,41 +1,45 @@
-"""OS processes of async workers racing on PostgreSQL: one consume winner, no over-admission.
+"""OS processes of async workers racing on SQLite, PostgreSQL and MariaDB: one consume winner, no over-admission.
 
 The races of ``test_races.py``, with each process running an event loop of several
-tasks on ``AsyncUploadTickets`` over ``async_backend_from_url``: the SQL adapter has no
-async flavour, so that is its sync backend run on worker threads (``upload_tickets.threaded``).
+tasks on ``AsyncUploadTickets`` over ``async_backend_from_url``: the SQL adapter's own
+async flavour, ``AsyncSqlBackend``, on each dialect's async driver.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import cast
 
-import pytest
+from anyio.from_thread import BlockingPortal
 
-from upload_tickets import async_backend_from_url
+from tests.sql.conftest import async_url
+from upload_tickets import AsyncBackend, async_backend_from_url
 from upload_tickets.testing.races import async_bucket_hammer, async_consume_race
-from upload_tickets.threaded import ThreadedTicketStore
-from upload_tickets_sql import SqlBackend
-
-# This module's own fresh schema (the sql_url fixture), on PostgreSQL only.
-pytestmark = pytest.mark.parametrize("sql_url", ["postgresql"], indirect=True)
+from upload_tickets_sql import ASYNC_DRIVERS, AsyncSqlBackend
 
 
-def test_the_async_backend_is_the_threaded_wrapper(sql_url: str) -> None:
-    backend = async_backend_from_url(sql_url)
+def test_the_registry_gives_the_native_async_backend(sql_url: str, portal: BlockingPortal) -> None:
+    scheme, rest = async_url(sql_url).split("://", 1)
+    # Any spelling of the scheme picks the adapter, and the async factory next to its sync one.
+    backend = portal.call(lambda: async_backend_from_url(f"{scheme.upper()}://{rest}"))
     store = backend.store
-    assert isinstance(store, ThreadedTicketStore)
-    # One object, store and limiter: a mint stays one transaction.
-    assert cast(object, backend.limiter) is store
-    inner = store.inner
-    assert isinstance(inner, SqlBackend)
-    inner.dispose()
+    try:
+        assert isinstance(backend, AsyncBackend)
+        # Not the worker-thread wrapper, and one object, so a mint stays one call (one statement on PostgreSQL).
+        assert type(store) is AsyncSqlBackend
+        assert backend.limiter is store
+        assert store.engine.url.get_driver_name() == ASYNC_DRIVERS[store.engine.url.get_backend_name()]
+        assert portal.call(store.get, "team", "upl_01HXMQ7Z3K8Y2NABCDEFGHJKMR") is None
+    finally:
+        if isinstance(store, AsyncSqlBackend):
+            portal.call(store.aclose)
 
 
 def test_async_workers_racing_to_consume_six_tickets_have_one_winner(sql_url: str) -> None:
-    async_consume_race(functools.partial(async_backend_from_url, sql_url), processes=2, tasks=4, rounds=8)
+    async_consume_race(functools.partial(async_backend_from_url, async_url(sql_url)), processes=2, tasks=4, rounds=8)
 
 
 def test_async_workers_hammering_one_bucket_never_over_admit(sql_url: str) -> None:
     # 2 processes x 6 tasks x 8 calls: more than the burst of 60.
-    async_bucket_hammer(functools.partial(async_backend_from_url, sql_url), skews_us=(0, 0), tasks=6, calls=8)
+    async_bucket_hammer(
+        functools.partial(async_backend_from_url, async_url(sql_url)), skews_us=(0, 0), tasks=6, calls=8
+    )

@@ -6,7 +6,8 @@ import sqlalchemy as sa
 
 # Errors worth another try: they say nothing about the data, only about this attempt.
 _RETRYABLE_SQLSTATES = frozenset({"40001", "40P01", "55P03", "57P01", "08000", "08003", "08006"})
-_RETRYABLE_MYSQL_CODES = frozenset({1205, 1213, 2006, 2013})
+# 2003: the server refused the connection (a restart): as retryable as a dropped one.
+_RETRYABLE_MYSQL_CODES = frozenset({1205, 1213, 2003, 2006, 2013})
 
 
 def original(error: BaseException) -> BaseException:

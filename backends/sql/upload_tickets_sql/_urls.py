@@ -141,7 +141,7 @@ def setup_error(parsed: sa.URL, error: BaseException) -> UploadTicketsError:
             "grant the URL's user the right to create tables, or run upgrade() as one who has it"
         )
     # PEP 249 names the class of "the connection failed" the same in every driver.
-    if type(original).__name__ in ("OperationalError", "InterfaceError"):
+    if isinstance(original, OSError) or type(original).__name__ in ("OperationalError", "InterfaceError"):
         return StoreUnavailable(
             f"cannot reach the database at {where} ({text}); start it, or fix the host and port in the URL"
         )

@@ -385,7 +385,7 @@ class AsyncSqlBackend:
         """
         try:
             await self._driver(upgrade, self.engine)
-        except (sa.exc.SQLAlchemyError, self._driver_error, CommandError) as error:
+        except (sa.exc.SQLAlchemyError, self._driver_error, CommandError, OSError) as error:
             raise setup_error(self.engine.url, error) from error
 
     async def clear(self) -> None:

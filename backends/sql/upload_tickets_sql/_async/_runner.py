@@ -60,6 +60,9 @@ class AsyncRunner:
                 raise
             except sa.exc.DBAPIError as error:
                 pause = self._pause(error, attempt, error.connection_invalidated, self.retry)
+            except OSError as error:
+                # asyncpg fails to connect with the socket's own error, which SQLAlchemy passes unwrapped.
+                pause = self._pause(error, attempt, True, self.retry)
             except sa.exc.SQLAlchemyError as error:
                 raise self.errors.unavailable(error) from error
             await sleep(pause)
@@ -87,8 +90,8 @@ class AsyncRunner:
     def _raw_attempt(self, engine: Engine, work: Callable[[Any], _T], transaction: bool) -> _T:
         try:
             connection = engine.raw_connection()
-        except (sa.exc.DBAPIError, self.driver_error) as error:
-            # The pool hands out driver errors unwrapped when it cannot connect.
+        except (sa.exc.DBAPIError, self.driver_error, OSError) as error:
+            # The pool hands out driver errors unwrapped when it cannot connect (asyncpg: the socket's OSError).
             raise _AttemptFailed(error, disconnected=True) from error
         cursor = None
         try:

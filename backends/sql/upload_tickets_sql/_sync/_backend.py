@@ -386,7 +386,7 @@ class SqlBackend:
         """
         try:
             self._driver(upgrade, self.engine)
-        except (sa.exc.SQLAlchemyError, self._driver_error, CommandError) as error:
+        except (sa.exc.SQLAlchemyError, self._driver_error, CommandError, OSError) as error:
             raise setup_error(self.engine.url, error) from error
 
     def clear(self) -> None:
