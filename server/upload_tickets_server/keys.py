@@ -7,6 +7,7 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable
 
 import attrs
 import sqlalchemy as sa
@@ -127,6 +128,12 @@ class SqlTeamDirectory:
             engine = open_engine(url, isolation_level="AUTOCOMMIT")
             upgrade_schema(engine)
         self._engine = engine
+        compiled = _LOOKUP.compile(dialect=engine.dialect)
+        self._lookup_sql = compiled.string
+        self._lookup_params: Callable[[str], tuple[str] | dict[str, str]] = (
+            (lambda digest: (digest,)) if compiled.positional else (lambda digest: {"digest": digest})
+        )
+        self._driver_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._touched: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -154,14 +161,29 @@ class SqlTeamDirectory:
         """The team owning ``api_key``, or ``None`` if it is unknown or revoked."""
         digest = hash_api_key(api_key)
         try:
-            with self._engine.connect() as connection:
-                row = connection.execute(_LOOKUP, {"digest": digest}).first()
-        except sa.exc.SQLAlchemyError as error:
+            row = self._lookup(digest)
+        except (sa.exc.SQLAlchemyError, self._driver_error, OSError) as error:
             raise StoreUnavailable("the API key database is unavailable") from error
-        if row is None or row.revoked_at is not None:
+        if row is None:
             return None
-        self._mark_used(digest, row.last_used_at)
-        return Team(row.team, pinned_version=row.pinned_version)
+        team, pinned_version, last_used_at, revoked_at = row
+        if revoked_at is not None:
+            return None
+        self._mark_used(digest, last_used_at)
+        return Team(team, pinned_version=pinned_version)
+
+    def _lookup(self, digest: str) -> tuple[str, str | None, int | None, int | None] | None:
+        # Straight on a pooled driver connection: SQLAlchemy's execution layer would cost
+        # more than the primary-key read itself, and every authenticated request pays it.
+        connection = self._engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute(self._lookup_sql, self._lookup_params(digest))
+            row = cursor.fetchone()
+            cursor.close()
+        finally:
+            connection.close()
+        return None if row is None else (row[0], row[1], row[2], row[3])
 
     def _mark_used(self, digest: str, last_used_at: int | None) -> None:
         now = _now_us()
