@@ -264,7 +264,7 @@ class AsyncSqlTeamDirectory:
     """
 
     def __init__(self, url: str) -> None:
-        engine = open_engine(url, asyncio=True, isolation_level="AUTOCOMMIT")
+        engine = open_engine(url, async_driver=True, isolation_level="AUTOCOMMIT")
         self._lookups = SqlTeamDirectory(url, engine=engine)
         self._driver = AsyncDriver(engine)
 

@@ -10,33 +10,41 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+from anyio.from_thread import BlockingPortal
 
-from tests.s3.support import ACCESS_KEY, BUCKET, S3Server
+from tests.s3.servers import (
+    BUCKET,
+    S3Server,
+    close_shared_client,
+    install_s3rver,
+    s3rver_installed,
+    s3rver_running,
+)
+from tests.s3.support import Flavour
 from tests.services import service_down
+from upload_tickets.testing import event_loop_thread
 from upload_tickets.testing.processes import free_port, running
 from upload_tickets_s3 import S3Location
 
-S3RVER = Path(__file__).parent / "s3rver"
 LOCALSTACK = Path(__file__).parent / "localstack"
 LOCALSTACK_VENV = Path(__file__).parents[2] / ".venv-localstack"
 LOCALSTACK_KEY = "test"  # LocalStack's default account
 
 
 def _ensure_s3rver() -> None:
-    if (S3RVER / "node_modules" / "@20minutes" / "s3rver").exists():
+    if s3rver_installed():
         return
-    npm = shutil.which("npm")
-    if npm is None:
-        service_down("npm is not installed, so s3rver cannot be installed")
-    subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=S3RVER, check=True, capture_output=True, timeout=600)
+    try:
+        install_s3rver()
+    except FileNotFoundError as error:
+        service_down(str(error))
 
 
 def _localstack_python() -> Path:
@@ -63,23 +71,32 @@ def _localstack_python() -> Path:
     return python
 
 
-def _answers(url: str) -> Callable[[], bool]:
-    def ready() -> bool:
-        httpx.get(url, timeout=1)
-        return True
+@pytest.fixture(scope="session", autouse=True)
+def _shared_client() -> Iterator[None]:
+    yield
+    close_shared_client()
 
-    return ready
+
+@pytest.fixture(scope="session")
+def portal() -> Iterator[BlockingPortal]:
+    """One event loop, in a thread, for every async S3 test of the session (as an app's loop)."""
+    with event_loop_thread() as portal:
+        yield portal
+
+
+@pytest.fixture(params=["sync", "async"])
+def flavour(request: pytest.FixtureRequest, portal: BlockingPortal) -> Iterator[Flavour]:
+    """Each blob-store flavour in turn; the stores it makes are closed after the test."""
+    made = Flavour(request.param, portal)
+    yield made
+    made.close()
 
 
 @pytest.fixture(scope="session")
 def s3rver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     _ensure_s3rver()
-    port = free_port()
-    data = tmp_path_factory.mktemp("s3rver")
-    endpoint = f"http://127.0.0.1:{port}"
-    command = ["node", str(S3RVER / "serve.js"), "-d", str(data), "-a", "127.0.0.1", "-p", str(port)]
-    with running([*command, "--silent", "--configure-bucket", BUCKET], _answers(endpoint), name="s3rver"):
-        yield S3Server(endpoint, S3Location(bucket=BUCKET, endpoint_url=endpoint, addressing="path"), ACCESS_KEY)
+    with s3rver_running(tmp_path_factory.mktemp("s3rver")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from typing import Any
 
 import attrs
 import httpx
+from anyio.from_thread import BlockingPortal
 from botocore.credentials import Credentials
 
+from tests.s3.servers import ACCESS_KEY, BUCKET, SECRET_KEY, S3Server
 from tests.support import make_signer
 from upload_tickets import (
     ManualClock,
@@ -19,44 +21,47 @@ from upload_tickets import (
     UploadTickets,
 )
 from upload_tickets.protocols import BlobStore, Clock
-from upload_tickets_s3 import S3BlobStore, S3Location, S3Signer, s3_client
+from upload_tickets.testing import blocking
+from upload_tickets_s3 import S3Signer
 from upload_tickets_sql import open_backend
 
-ACCESS_KEY = SECRET_KEY = "S3RVER"  # s3rver's built-in account
-BUCKET = "uploads"
 PNG = MintRequest("front.png", "png", "image/png")
 
 
-@attrs.frozen
-class S3Server:
-    """A running S3-compatible server, its bucket, and the account that signs for it (key and secret alike)."""
+@attrs.define
+class Flavour:
+    """Makes blob stores of one flavour, records the status of every answer S3 gives them, closes them after.
 
-    endpoint: str
-    location: S3Location
-    key: str = ACCESS_KEY
+    An async store runs on ``portal``'s loop behind :func:`blocking`, so one sync test
+    body drives either flavour.
+    """
 
-    def client(self) -> Any:
-        """A boto3 client on this server."""
-        return s3_client(self.location, aws_access_key_id=self.key, aws_secret_access_key=self.key)
+    name: str
+    portal: BlockingPortal
+    statuses: list[int] = attrs.Factory(list)
+    _closers: list[Callable[[], object]] = attrs.Factory(list)
 
-    def credentials(self) -> Credentials:
-        """The account's credentials, for an :class:`S3Signer`."""
-        return Credentials(self.key, self.key)
+    def blobs(self, server: S3Server, credentials: Credentials | None = None) -> Any:
+        """A blob store of this flavour on ``server``, on an HTTP client of its own."""
+        if self.name == "sync":
+            client = httpx.Client(event_hooks={"response": [self._record]})
+            self._closers.append(client.close)
+            return server.blobs(client, credentials)
 
-    def blobs(self) -> S3BlobStore:
-        """A blob store on this server's location."""
-        return S3BlobStore(self.client(), self.location)
+        async def record(response: httpx.Response) -> None:
+            self._record(response)
 
-    def isolated(self) -> S3Server:
-        """This server with upload and character prefixes of its own: tests sharing the bucket never meet."""
-        tag = f"t-{uuid.uuid4().hex[:12]}"
-        location = attrs.evolve(self.location, prefix=f"{tag}/uploads/", character_prefix=f"{tag}/characters/")
-        return attrs.evolve(self, location=location)
+        async_client = httpx.AsyncClient(event_hooks={"response": [record]})
+        self._closers.append(lambda: self.portal.call(async_client.aclose))
+        return blocking(server.async_blobs(async_client, credentials), self.portal)
 
-    def object_keys(self) -> set[str]:
-        """Every object key in the bucket."""
-        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.location.bucket)
-        return {item["Key"] for page in pages for item in page.get("Contents", [])}
+    def _record(self, response: httpx.Response) -> None:
+        self.statuses.append(response.status_code)
+
+    def close(self) -> None:
+        """Close every client this made."""
+        while self._closers:
+            self._closers.pop()()
 
 
 def direct_service(
@@ -106,3 +111,19 @@ def read(blobs: BlobStore, key: str) -> bytes:
     """A blob's bytes."""
     with blobs.open(key) as stream:
         return stream.read()
+
+
+__all__ = [
+    "ACCESS_KEY",
+    "BUCKET",
+    "Flavour",
+    "PNG",
+    "SECRET_KEY",
+    "S3Server",
+    "direct_service",
+    "hosted_service",
+    "list_blob_keys",
+    "open_service",
+    "put",
+    "read",
+]

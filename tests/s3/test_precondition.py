@@ -3,7 +3,7 @@
 s3rver ignores both headers (it copies and serves whatever is there), so the
 preconditions are proven on LocalStack's S3, which honours them as AWS does; the
 blob-store contract runs there too. On s3rver, ``open`` still refuses replaced bytes by
-the ETag its GET answers with.
+the ETag its GET answers with. The blob-store tests run on both flavours (``flavour``).
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from typing import Any
 import botocore.exceptions
 import pytest
 
-from tests.s3.support import PNG, S3Server, direct_service, put, read
+from tests.s3.support import PNG, Flavour, S3Server, direct_service, put, read
 from tests.support import TEAM_A
 from upload_tickets import ManualClock, NotFound, SystemClock, UploadChanged
+from upload_tickets.protocols import BlobStore
 from upload_tickets.testing import BlobStoreContract, image_bytes
-from upload_tickets_s3 import S3BlobStore
 
 STAGED, OWNED = "staged/team_a/upl_checked", "characters/team_a/chr_checked/0"
 
 
-def _checked_then_replaced(blobs: S3BlobStore) -> str:
+def _checked_then_replaced(blobs: BlobStore) -> str:
     """Stage bytes, take their ETag (as a confirm does), then replace them (a second PUT); the stale ETag."""
     blobs.put(STAGED, [b"checked bytes"], max_bytes=100, content_type="image/png")
     info = blobs.head(STAGED)
@@ -80,21 +80,16 @@ def test_which_servers_honour_if_match_on_get(request: pytest.FixtureRequest, se
 
 @pytest.mark.parametrize(("server", "get_status"), [("s3rver", 200), ("localstack", 412)])
 def test_open_refuses_bytes_replaced_since_they_were_checked(
-    request: pytest.FixtureRequest, server: str, get_status: int
+    request: pytest.FixtureRequest, flavour: Flavour, server: str, get_status: int
 ) -> None:
-    blobs = request.getfixturevalue(server).isolated().blobs()
+    blobs = flavour.blobs(request.getfixturevalue(server).isolated())
     stale = _checked_then_replaced(blobs)
-    statuses: list[int] = []
-
-    def record(http_response: Any, **_: Any) -> None:
-        statuses.append(http_response.status_code)
-
-    blobs.client.meta.events.register("after-call.s3.GetObject", record)
+    flavour.statuses.clear()
     with pytest.raises(UploadChanged) as refused:
         blobs.open(STAGED, etag=stale)
     assert (refused.value.http_status, refused.value.code) == (409, "upload_changed")
     # LocalStack refuses the GET itself (412); s3rver's 200 is refused by the ETag it carries.
-    assert statuses == [get_status]
+    assert flavour.statuses == [get_status]
 
     current = blobs.head(STAGED)
     assert current is not None
@@ -104,8 +99,8 @@ def test_open_refuses_bytes_replaced_since_they_were_checked(
         blobs.open("staged/team_a/upl_never_put", etag=stale)
 
 
-def test_promote_refuses_bytes_replaced_since_they_were_checked(localstack: S3Server) -> None:
-    blobs = localstack.isolated().blobs()
+def test_promote_refuses_bytes_replaced_since_they_were_checked(localstack: S3Server, flavour: Flavour) -> None:
+    blobs = flavour.blobs(localstack.isolated())
     stale = _checked_then_replaced(blobs)
     with pytest.raises(UploadChanged) as refused:
         blobs.promote(STAGED, OWNED, etag=stale)
@@ -119,8 +114,8 @@ def test_promote_refuses_bytes_replaced_since_they_were_checked(localstack: S3Se
     assert blobs.head(OWNED) == current  # bytes, type and ETag copied
 
 
-def test_a_copy_made_already_stands_whatever_the_staged_object_became(localstack: S3Server) -> None:
-    blobs = localstack.isolated().blobs()
+def test_a_copy_made_already_stands_whatever_the_staged_object_became(localstack: S3Server, flavour: Flavour) -> None:
+    blobs = flavour.blobs(localstack.isolated())
     blobs.put(STAGED, [b"checked bytes"], max_bytes=100, content_type="image/png")
     info = blobs.head(STAGED)
     assert info is not None
@@ -157,5 +152,5 @@ def test_a_replacement_racing_the_copy_does_not_stop_the_sweep(localstack: S3Ser
 
 class TestLocalStackBlobStore(BlobStoreContract):
     @pytest.fixture
-    def blobs(self, localstack: S3Server) -> S3BlobStore:
-        return localstack.isolated().blobs()
+    def blobs(self, localstack: S3Server, flavour: Flavour) -> Any:
+        return flavour.blobs(localstack.isolated())

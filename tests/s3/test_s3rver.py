@@ -7,15 +7,18 @@ import functools
 import io
 import os
 import re
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import attrs
 import pytest
+from anyio.from_thread import BlockingPortal
 from botocore.credentials import Credentials, RefreshableCredentials
 from botocore.validate import ParamValidator
 from PIL import Image
 
-from tests.s3.support import ACCESS_KEY, PNG, SECRET_KEY, S3Server, direct_service, put, read
+from tests.s3.support import ACCESS_KEY, PNG, SECRET_KEY, Flavour, S3Server, direct_service, put, read
 from tests.support import TEAM_A
 from upload_tickets import (
     ManualClock,
@@ -26,7 +29,7 @@ from upload_tickets import (
     SystemClock,
     UnprocessableImage,
 )
-from upload_tickets.testing import START_US, BlobStoreContract, SignerContract, image_bytes, make_ticket
+from upload_tickets.testing import START_US, BlobStoreContract, SignerContract, blocking, image_bytes, make_ticket
 from upload_tickets_s3 import (
     CredentialsExpireTooSoon,
     S3BlobStore,
@@ -35,7 +38,6 @@ from upload_tickets_s3 import (
     UploadUrlTooShort,
     apply_lifecycle_rule,
     lifecycle_rule,
-    s3_client,
 )
 
 
@@ -154,9 +156,9 @@ def test_a_url_that_would_carry_x_amz_expires_0_is_refused() -> None:
     assert "&X-Amz-Expires=1&" in lasting(1_000_000)
 
 
-def test_an_unreachable_endpoint_is_store_unavailable() -> None:
+def test_an_unreachable_endpoint_is_store_unavailable(flavour: Flavour) -> None:
     location = S3Location(bucket="uploads", endpoint_url="http://127.0.0.1:1", addressing="path")
-    blobs = S3BlobStore(s3_client(location, aws_access_key_id="x", aws_secret_access_key="y"), location)
+    blobs = flavour.blobs(S3Server("http://127.0.0.1:1", location))
     with pytest.raises(StoreUnavailable):
         blobs.head("upl_anything")
     with pytest.raises(StoreUnavailable):
@@ -165,6 +167,32 @@ def test_an_unreachable_endpoint_is_store_unavailable() -> None:
         blobs.open("upl_anything", etag='"d41d8cd98f00b204e9800998ecf8427e"')
     with pytest.raises(StoreUnavailable):
         blobs.promote("staged/t/upl_anything", "characters/t/chr_anything/0", etag=None)
+    with pytest.raises(StoreUnavailable):
+        blobs.put("upl_anything", [b"x"], max_bytes=10, content_type="image/png")
+
+
+def test_the_server_refuses_requests_signed_with_a_wrong_secret(s3rver: S3Server, flavour: Flavour) -> None:
+    server = s3rver.isolated()
+    staged, owned = "staged/t/upl_signed", "characters/t/chr_signed/0"
+    flavour.blobs(server).put(staged, [b"bytes"], max_bytes=10, content_type="image/png")
+    flavour.statuses.clear()
+    forged = flavour.blobs(server, credentials=Credentials(ACCESS_KEY, SECRET_KEY + "-wrong"))
+    with pytest.raises(StoreUnavailable, match=r"HTTP 403 SignatureDoesNotMatch: .*secret key does not match"):
+        forged.put(staged, [b"other bytes"], max_bytes=20, content_type="image/png")
+    with pytest.raises(StoreUnavailable, match=r"HTTP 403 SignatureDoesNotMatch"):
+        forged.open(staged)
+    # A HEAD answer has no body to name the error: the status says it.
+    with pytest.raises(StoreUnavailable, match=r"HTTP 403: Forbidden \(check the access key, the secret key"):
+        forged.head(staged)
+    with pytest.raises(StoreUnavailable) as caught:
+        forged.promote(staged, owned, etag=None)
+    assert caught.value.http_status == 503
+    with pytest.raises(StoreUnavailable):
+        forged.delete(staged)
+    assert flavour.statuses == [403] * 5  # once each (promote and delete stop at their HEAD): never retried
+    honest = flavour.blobs(server)
+    assert read(honest, staged) == b"bytes"
+    assert honest.head(owned) is None
 
 
 def test_missing_objects(s3rver: S3Server) -> None:
@@ -196,6 +224,15 @@ class TestS3BlobStore(BlobStoreContract):
     @pytest.fixture
     def blobs(self, s3rver: S3Server) -> S3BlobStore:
         return s3rver.isolated().blobs()
+
+
+class TestAsyncS3BlobStore(BlobStoreContract):
+    @pytest.fixture
+    def blobs(self, s3rver: S3Server, portal: BlockingPortal) -> Iterator[Any]:
+        store = s3rver.isolated().async_blobs()  # on an HTTP client of its own, closed with the store
+        yield blocking(store, portal)
+        portal.call(store.aclose)
+        assert store.client.is_closed
 
 
 class TestS3Signer(SignerContract):

@@ -1,14 +1,17 @@
-"""The fast presign path gives byte-identical URLs to botocore's generate_presigned_url."""
+"""Our SigV4 is byte-identical to botocore's: presigned URLs (generate_presigned_url), signed headers (S3SigV4Auth)."""
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 from typing import Literal
 from unittest import mock
 
 import attrs
 import boto3
 import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials
 from hypothesis import given, settings
@@ -17,6 +20,7 @@ from hypothesis import strategies as st
 from upload_tickets.service import staged_key
 from upload_tickets.testing import make_ticket
 from upload_tickets_s3 import S3Location, S3Signer
+from upload_tickets_s3._http import SignedRequests
 
 ENDPOINTS = [
     None,
@@ -110,3 +114,73 @@ def test_upload_headers_are_read_only_and_shared(content_type: str) -> None:
     with pytest.raises(AttributeError):
         first.clear()  # type: ignore[attr-defined]  # writing to a read-only mapping on purpose
     assert second == {"Content-Type": content_type}
+
+
+# Path segments as S3 keys hold them; never "." or "..", which no HTTP client sends as they are.
+_SEGMENT = st.text(alphabet=st.characters(exclude_characters="/", codec="utf-8"), min_size=1, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    access_key=st.from_regex(r"[A-Z0-9]{16,20}", fullmatch=True),
+    secret_key=st.text(
+        alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/", min_size=20, max_size=40
+    ),
+    token=st.none() | st.text(alphabet="abcdefXYZ0123456789+/=", min_size=10, max_size=120),
+    region=st.sampled_from(REGIONS),
+    endpoint=st.sampled_from(ENDPOINTS),
+    addressing_and_bucket=st.tuples(
+        st.sampled_from(["path", "virtual"]), st.from_regex(r"[a-z0-9][a-z0-9-]{2,20}[a-z0-9]", fullmatch=True)
+    )
+    | st.just(("path", "my.dotted.bucket")),
+    prefix=st.sampled_from(["uploads/", "a b/", "ünïcode/", "x+y=z/", "deep/er/"]),
+    segments=st.lists(_SEGMENT.filter(lambda s: s not in (".", "..")), min_size=1, max_size=4),
+    request=st.sampled_from(["HEAD", "GET", "GET if-match", "PUT", "COPY", "COPY if-match", "DELETE"]),
+    content_type=st.sampled_from([*CONTENT_TYPES, "image/png;  charset=x ", "application/octet-stream"]),
+    body=st.binary(min_size=1, max_size=2048),
+    signed_s=st.integers(1_700_000_000, 1_900_000_000),
+)
+def test_header_signing_is_byte_identical_to_botocore(
+    access_key: str,
+    secret_key: str,
+    token: str | None,
+    region: str,
+    endpoint: str | None,
+    addressing_and_bucket: tuple[Literal["path", "virtual"], str],
+    prefix: str,
+    segments: list[str],
+    request: str,
+    content_type: str,
+    body: bytes,
+    signed_s: int,
+) -> None:
+    addressing, bucket = addressing_and_bucket
+    location = S3Location(bucket=bucket, region=region, endpoint_url=endpoint, addressing=addressing, prefix=prefix)
+    key = "staged/" + "/".join(segments)
+    etag = f'"{hashlib.md5(body).hexdigest()}"'  # an ETag, not a security hash
+    requests = SignedRequests(location)
+    headers: dict[str, str] = {}
+    method, _, condition = request.partition(" ")
+    if method == "GET" and condition:
+        headers["if-match"] = etag
+    if method == "COPY":
+        method = "PUT"
+        headers |= {"x-amz-copy-source": requests.copy_source("staged/other"), "x-amz-metadata-directive": "COPY"}
+        if condition:
+            headers["x-amz-copy-source-if-match"] = etag
+    content = body if method == "PUT" and not headers else b""
+    if content:
+        headers["content-type"] = content_type
+    frozen = Credentials(access_key, secret_key, token).get_frozen_credentials()
+    with mock.patch("time.time", return_value=signed_s + 0.5):
+        ours = requests.build(method, key, frozen, headers, content)
+
+    # botocore signs what goes on the wire: httpx's URL and the headers we chose, no others
+    # (the host it derives from the URL, as we do).
+    theirs = AWSRequest(method=method, url=str(ours.url), headers=headers, data=content)
+    signed_at = datetime.datetime.fromtimestamp(signed_s, datetime.UTC).replace(tzinfo=None)
+    with mock.patch("botocore.auth.get_current_datetime", return_value=signed_at):
+        S3SigV4Auth(Credentials(access_key, secret_key, token), "s3", region).add_auth(theirs)
+    added = ["authorization", "x-amz-date", "x-amz-content-sha256", "x-amz-security-token"]
+    assert {name: ours.headers.get(name) for name in added} == {name: theirs.headers.get(name) for name in added}
+    assert ours.content == content

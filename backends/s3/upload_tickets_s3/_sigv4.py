@@ -1,9 +1,9 @@
-"""SigV4 query signing for one S3 PUT, byte-identical to botocore's presigned URLs.
+"""SigV4 for S3, byte-identical to botocore: presigned PUT URLs, and the headers signing one request.
 
 botocore rebuilds a request object, runs its handler chain and re-derives the signing
-key on every call; a presign here is two HMACs and one SHA-256 over strings built
+key on every call; a signature here is two HMACs and one SHA-256 over strings built
 directly, with the signing key cached per (secret, date, region, service) as AWS
-recommends. Tests compare every output with ``generate_presigned_url``.
+recommends. Tests compare every output with ``generate_presigned_url`` and ``S3SigV4Auth``.
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import time
+from collections.abc import Mapping
 from urllib.parse import quote, urlsplit
 
 from upload_tickets.backend_kit import HmacSha256
 
 _SAFE = "-_.~"
+#: ``x-amz-content-sha256`` of a request without a body.
+EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
 
 
 @functools.lru_cache(maxsize=256)
@@ -87,3 +90,41 @@ def presign_put(
     string_to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
     signature = signing_key(secret_key, date, region, "s3").digest(string_to_sign.encode()).hex()
     return f"{origin}{path}?{query}{token_param}&X-Amz-Signature={signature}"
+
+
+def sign_headers(
+    *,
+    method: str,
+    host: str,
+    path: str,
+    headers: Mapping[str, str],
+    payload_sha256: str,
+    access_key: str,
+    secret_key: str,
+    token: str | None,
+    region: str,
+    amz_date: str,
+) -> dict[str, str]:
+    """``headers`` with ``host``, the ``x-amz-*`` SigV4 needs and an ``authorization`` signing them all.
+
+    As botocore's ``S3SigV4Auth`` signs a request carrying exactly ``headers`` (names
+    lower-case, every one signed): ``host`` is :func:`host_header`, ``path`` the already
+    percent-encoded object path (S3 signs it as sent), ``payload_sha256`` the body's hex
+    SHA-256 (:data:`EMPTY_SHA256` without one). No query string: none of our requests has one.
+    """
+    signed = {**headers, "host": host, "x-amz-content-sha256": payload_sha256, "x-amz-date": amz_date}
+    if token:
+        signed["x-amz-security-token"] = token
+    names = sorted(signed)
+    # Header values are signed trimmed, inner runs of whitespace made one space.
+    canonical_headers = "".join(f"{name}:{' '.join(signed[name].split())}\n" for name in names)
+    signed_names = ";".join(names)
+    canonical_request = f"{method}\n{path}\n\n{canonical_headers}\n{signed_names}\n{payload_sha256}"
+    date = amz_date[:8]
+    scope = f"{date}/{region}/s3/aws4_request"
+    string_to_sign = f"AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
+    signature = signing_key(secret_key, date, region, "s3").digest(string_to_sign.encode()).hex()
+    signed["authorization"] = (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed_names}, Signature={signature}"
+    )
+    return signed

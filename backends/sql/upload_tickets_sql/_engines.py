@@ -14,17 +14,17 @@ from upload_tickets_sql._urls import database_url, driver_error
 AsyncDriver = async_flavour.Driver
 
 
-def open_engine(url: str, *, asyncio: bool = False, **options: Any) -> sa.Engine:
+def open_engine(url: str, *, async_driver: bool = False, **options: Any) -> sa.Engine:
     """A sync SQLAlchemy engine for ``url`` on the default driver of one flavour.
 
-    With ``asyncio`` the engine runs over the async flavour's driver (asyncpg, aiomysql; on
+    With ``async_driver`` the engine runs over the async flavour's driver (asyncpg, aiomysql; on
     SQLite, sqlite3 still): call it only through an :class:`AsyncDriver`, as in
     ``await AsyncDriver(engine)(work, ...)``, where ``work`` is plain SQLAlchemy code.
     """
-    parsed = database_url(url, asyncio=asyncio)
+    parsed = database_url(url, async_driver=async_driver)
     try:
-        if asyncio:
+        if async_driver:
             return async_flavour.create_engine(parsed, **options)
         return sync_flavour.create_engine(parsed, **options)
     except (ImportError, sa.exc.NoSuchModuleError) as error:  # a driver, or greenlet, missing
-        raise driver_error(parsed, error, asyncio=asyncio) from error
+        raise driver_error(parsed, error, async_driver=async_driver) from error

@@ -30,10 +30,10 @@ _MYSQL_UNKNOWN_DATABASE = 1049
 _SQLITE_PATH_ERRORS = ("unable to open database file", "file is not a database", "readonly database")
 
 
-def database_url(url: str, *, asyncio: bool = False) -> sa.URL:
+def database_url(url: str, *, async_driver: bool = False) -> sa.URL:
     """``url`` with a lowercase scheme, ``postgres`` spelled ``postgresql``, and our driver where it names none.
 
-    With ``asyncio`` the default driver is the async flavour's (:data:`ASYNC_DRIVERS`).
+    With ``async_driver`` the default driver is the async flavour's (:data:`ASYNC_DRIVERS`).
     """
     scheme, separator, rest = url.partition("://")
     if not separator:
@@ -46,40 +46,40 @@ def database_url(url: str, *, asyncio: bool = False) -> sa.URL:
             "use sqlite:///..., postgresql+psycopg://... or mysql+pymysql://..."
         )
     try:
-        return sa.make_url(f"{backend}+{driver or (ASYNC_DRIVERS if asyncio else DRIVERS)[backend]}://{rest}")
+        return sa.make_url(f"{backend}+{driver or (ASYNC_DRIVERS if async_driver else DRIVERS)[backend]}://{rest}")
     except (sa.exc.ArgumentError, ValueError) as error:
         raise ConfigurationError(f"cannot read the database URL ({error}); check its host, port and path") from error
 
 
-def suggested(parsed: sa.URL, *, asyncio: bool = False) -> str:
+def suggested(parsed: sa.URL, *, async_driver: bool = False) -> str:
     """``parsed`` on the driver we support, password hidden: the URL to use instead."""
     backend = parsed.get_backend_name()
     # sqlite3 ships with Python: the bare scheme is the clearest way to name it.
-    default = (ASYNC_DRIVERS if asyncio else DRIVERS)[backend]
+    default = (ASYNC_DRIVERS if async_driver else DRIVERS)[backend]
     drivername = backend if backend == "sqlite" else f"{backend}+{default}"
     return parsed.set(drivername=drivername).render_as_string(hide_password=True)
 
 
-def driver_error(parsed: sa.URL, error: Exception, *, asyncio: bool = False) -> ConfigurationError:
+def driver_error(parsed: sa.URL, error: Exception, *, async_driver: bool = False) -> ConfigurationError:
     """The error for a URL whose driver SQLAlchemy cannot load."""
     driver = parsed.get_driver_name()
-    if driver == (ASYNC_DRIVERS if asyncio else DRIVERS)[parsed.get_backend_name()] and driver in _EXTRAS:
+    if driver == (ASYNC_DRIVERS if async_driver else DRIVERS)[parsed.get_backend_name()] and driver in _EXTRAS:
         return BackendNotInstalled(
             f"the database driver for {parsed.drivername}:// is not installed: "
             f'pip install "upload-tickets-sql[{_EXTRAS[driver]}]"'
         )
     return ConfigurationError(
         f"the {driver!r} driver of {parsed.drivername}:// is not available here ({error}); "
-        f"use {suggested(parsed, asyncio=asyncio)}"
+        f"use {suggested(parsed, async_driver=async_driver)}"
     )
 
 
-def wrong_flavour(parsed: sa.URL, *, asyncio: bool) -> ConfigurationError:
+def wrong_flavour(parsed: sa.URL, *, async_driver: bool) -> ConfigurationError:
     """The error for a URL whose driver is of the other flavour (a sync driver under the async backend)."""
-    kind, other = ("a sync", "the async backend") if asyncio else ("an asyncio", "the sync backend")
+    kind, other = ("a sync", "the async backend") if async_driver else ("an asyncio", "the sync backend")
     return ConfigurationError(
         f"{parsed.get_driver_name()!r} is {kind} driver, which {other} cannot run on; "
-        f"use {suggested(parsed, asyncio=asyncio)}"
+        f"use {suggested(parsed, async_driver=async_driver)}"
     )
 
 

@@ -29,7 +29,7 @@ _T = TypeVar("_T")
 AnyEngine: TypeAlias = "AsyncEngine | sa.Engine"
 
 #: Whether this flavour's engines run on an asyncio driver (SQLite's excepted, see :class:`Driver`).
-ON_ASYNCIO = True
+ASYNC_FLAVOUR = True
 
 
 def create_engine(url: sa.URL, **options: Any) -> sa.Engine:

@@ -29,7 +29,7 @@ class AsyncRunner:
     """Runs work in a transaction or in autocommit, retrying transient failures after a jittered pause.
 
     ``engine`` runs transactions, ``single`` self-contained statements (it may be
-    ``engine``); both are sync engines, over an asyncio driver in the async flavour. The
+    ``engine``); both are sync engines, over an async driver in the async flavour. The
     work itself is sync code, run by :class:`Driver`. A failure that is not transient, or
     the last attempt's, is ``StoreUnavailable``; an integrity error (a duplicate key) is
     the caller's to handle and passes unchanged.

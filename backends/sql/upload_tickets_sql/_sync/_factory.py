@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from upload_tickets import Backend, ConfigurationError
 from upload_tickets.backend_kit import Clock
 from upload_tickets_sql._sync._backend import SqlBackend
-from upload_tickets_sql._sync._primitives import ON_ASYNCIO, create_engine, run_setup
+from upload_tickets_sql._sync._primitives import ASYNC_FLAVOUR, create_engine, run_setup
 from upload_tickets_sql._urls import check_sqlite_path, database_url, driver_error, wrong_flavour
 
 
@@ -69,26 +69,26 @@ def open_backend(
     A URL that cannot work (a driver that is not installed or is of the other flavour, a
     SQLite folder that does not exist) raises ``ConfigurationError`` naming the fix. With
     ``create`` the tables are created or migrated to the newest revision (:func:`upgrade`)
-    before this returns, which blocks (call it at startup, or ``await
-    backend.create_tables()`` instead); a server out of reach is then ``StoreUnavailable``.
+    before this returns, which blocks (call it at startup, or the backend's own
+    ``create_tables()`` instead); a server out of reach is then ``StoreUnavailable``.
     ``clock`` is accepted and ignored: token buckets are timed by the database clock,
     which every app server shares.
     """
-    parsed = database_url(url, asyncio=ON_ASYNCIO)
+    parsed = database_url(url, async_driver=ASYNC_FLAVOUR)
     if parsed.get_backend_name() == "sqlite":
         check_sqlite_path(parsed)
     try:
         backend = _backend(parsed, attempts, busy_timeout_ms, engine_options)
     except (ImportError, sa.exc.NoSuchModuleError) as error:  # a driver, or greenlet, missing
-        raise driver_error(parsed, error, asyncio=ON_ASYNCIO) from error
+        raise driver_error(parsed, error, async_driver=ASYNC_FLAVOUR) from error
     except sa.exc.InvalidRequestError as error:
-        # The asyncio extension refuses a sync driver with this error.
-        raise wrong_flavour(parsed, asyncio=ON_ASYNCIO) from error
+        # SQLAlchemy's async extension refuses a sync driver with this error.
+        raise wrong_flavour(parsed, async_driver=ASYNC_FLAVOUR) from error
     except (sa.exc.ArgumentError, TypeError, ValueError) as error:
         raise ConfigurationError(f"cannot open {parsed.render_as_string(hide_password=True)}: {error}") from error
     try:
-        if backend.engine.dialect.is_async and not ON_ASYNCIO:
-            raise wrong_flavour(parsed, asyncio=ON_ASYNCIO)
+        if backend.engine.dialect.is_async and not ASYNC_FLAVOUR:
+            raise wrong_flavour(parsed, async_driver=ASYNC_FLAVOUR)
         if create:
             run_setup(_created, backend)
     except BaseException:

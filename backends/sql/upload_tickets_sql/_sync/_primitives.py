@@ -14,7 +14,7 @@ _T = TypeVar("_T")
 AnyEngine: TypeAlias = sa.Engine
 
 #: Whether this flavour's engines run on an asyncio driver.
-ON_ASYNCIO = False
+ASYNC_FLAVOUR = False
 
 
 def create_engine(url: sa.URL, **options: Any) -> sa.Engine:
