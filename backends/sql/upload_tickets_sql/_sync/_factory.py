@@ -13,7 +13,7 @@ from upload_tickets import Backend, ConfigurationError
 from upload_tickets.backend_kit import Clock
 from upload_tickets_sql._sync._backend import SqlBackend
 from upload_tickets_sql._sync._primitives import ASYNC_FLAVOUR, create_engine, run_setup
-from upload_tickets_sql._urls import check_sqlite_path, database_url, driver_error, wrong_flavour
+from upload_tickets_sql._urls import POOL_DEFAULTS, check_sqlite_path, database_url, driver_error, wrong_flavour
 
 
 def _sqlite_engine(url: sa.URL, busy_timeout_ms: int, **options: Any) -> sa.Engine:
@@ -41,11 +41,7 @@ def _sqlite_engine(url: sa.URL, busy_timeout_ms: int, **options: Any) -> sa.Engi
 def _backend(parsed: sa.URL, attempts: int, busy_timeout_ms: int, engine_options: dict[str, Any]) -> SqlBackend:
     if parsed.get_backend_name() == "sqlite":
         return SqlBackend(_sqlite_engine(parsed, busy_timeout_ms, **engine_options), attempts=attempts)
-    # No pool_pre_ping: it costs a round trip per call, and a connection that
-    # died in the pool fails fast and is retried by the runner anyway.
-    # LIFO: under light load one warm connection (with its prepared statements
-    # and cached plans) serves every call instead of cycling through the pool.
-    options = {"pool_use_lifo": True, **engine_options}
+    options = {**POOL_DEFAULTS, **engine_options}
     return SqlBackend(
         create_engine(parsed, **options),
         autocommit_engine=create_engine(parsed, isolation_level="AUTOCOMMIT", **options),
