@@ -101,4 +101,4 @@ def after() -> ASGIApp:
     url = os.environ[STORE_URL]
     backend = async_backend_from_url(url, **_options(url))
     service = bench_async_service(backend.store, backend.limiter)
-    return create_app(AsyncHttpApi(service, AsyncMemoryTeamDirectory(_teams())))
+    return create_app(AsyncHttpApi(service, AsyncMemoryTeamDirectory(_teams())), sweep="external")

@@ -30,6 +30,7 @@ from upload_tickets.testing import (
     RateLimiterContract,
     ServiceOwnershipContract,
     ServiceRulesContract,
+    SweepLedgerContract,
     TicketStoreContract,
     VerifyingSignerContract,
     make_ticket,
@@ -41,6 +42,12 @@ from upload_tickets.testing.ownership import ServiceFactory
 class TestMemoryTicketStore(TicketStoreContract):
     @pytest.fixture
     def store(self) -> MemoryTicketStore:
+        return MemoryTicketStore()
+
+
+class TestMemorySweepLedger(SweepLedgerContract):
+    @pytest.fixture
+    def ledger(self) -> MemoryTicketStore:
         return MemoryTicketStore()
 
 

@@ -47,6 +47,7 @@ from upload_tickets._models import (
     RateDecision,
     SignedUpload,
     State,
+    SweepBeat,
     SweepReport,
     Team,
     UploadAdmission,
@@ -80,6 +81,7 @@ from upload_tickets.memory import (
 from upload_tickets.registry import AsyncBackend, Backend, async_backend_from_url, backend_from_url, store_from_url
 from upload_tickets.service import AsyncUploadTickets, UploadTickets
 from upload_tickets.signing import Ed25519Signer, HmacSigner
+from upload_tickets.sweeping import AsyncSweeper, Sweeper
 
 __all__ = [
     "CHARACTERS_POST",
@@ -94,6 +96,7 @@ __all__ = [
     "AsyncMemoryRateLimiter",
     "AsyncMemoryTeamDirectory",
     "AsyncMemoryTicketStore",
+    "AsyncSweeper",
     "AsyncUploadTickets",
     "Backend",
     "BackendNotInstalled",
@@ -138,6 +141,7 @@ __all__ = [
     "SignedUpload",
     "State",
     "StoreUnavailable",
+    "SweepBeat",
     "SweepReport",
     "SystemClock",
     "TTLPolicy",
@@ -150,6 +154,7 @@ __all__ = [
     "UploadAdmission",
     "UploadChanged",
     "UploadTicket",
+    "Sweeper",
     "UploadTickets",
     "UploadTicketsError",
     "UploadUrlExpired",

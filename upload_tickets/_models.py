@@ -298,3 +298,18 @@ class SweepReport:
     characters: int = 0
     skipped: tuple[str, ...] = ()
     claims: int = 0
+
+
+@attrs.frozen
+class SweepBeat:
+    """The heartbeat of the last finished sweep: who ran it, when, and what it did.
+
+    A store that coordinates sweepers (:class:`~upload_tickets.protocols.SweepLedger`)
+    keeps the latest one, so any process can tell whether sweeping runs at all.
+    """
+
+    holder: str
+    finished_at_us: int
+    tickets: int
+    blobs: int
+    characters: int

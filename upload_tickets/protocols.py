@@ -19,6 +19,7 @@ from upload_tickets._async.protocols import (
     AsyncClassifier,
     AsyncPartialSweepStore,
     AsyncRateLimiter,
+    AsyncSweepLedger,
     AsyncTeamDirectory,
     AsyncTicketStore,
 )
@@ -30,6 +31,7 @@ from upload_tickets._sync.protocols import (
     Classifier,
     PartialSweepStore,
     RateLimiter,
+    SweepLedger,
     TeamDirectory,
     TicketStore,
 )
@@ -115,6 +117,7 @@ __all__ = [
     "AsyncClassifier",
     "AsyncPartialSweepStore",
     "AsyncRateLimiter",
+    "AsyncSweepLedger",
     "AsyncTeamDirectory",
     "AsyncTeamResolver",
     "AsyncTicketStore",
@@ -128,6 +131,7 @@ __all__ = [
     "PoseDetector",
     "RateLimiter",
     "Signer",
+    "SweepLedger",
     "TeamDirectory",
     "TeamResolver",
     "TicketStore",

@@ -120,7 +120,25 @@ class _LocalUrlSigner:
         if kid is not None and not _KID_RE.match(kid):
             raise ConfigurationError(f"key id must match {_KID_RE.pattern}: {kid!r}")
         self.base_url = base_url.rstrip("/")
+        self._origin = f"{parts.scheme}://{parts.netloc}"
         self._kid = kid
+
+    def serve_at(self, path: str, *, unmounted: str = "") -> None:
+        """Point upload URLs at ``path`` on the base URL's origin: where an adapter mounted the upload host.
+
+        The framework adapters call it once they know their mount point, so the path is
+        never repeated by hand. The base URL may name only the origin, or ``unmounted``
+        (the upload host's path at the root, ``HttpApi.upload_path``), or ``path`` itself;
+        any other path is a configuration error: the URLs would lead nowhere.
+        """
+        wanted = path.rstrip("/")
+        current = self.base_url[len(self._origin) :]
+        if current not in ("", wanted, unmounted.rstrip("/")):
+            raise ConfigurationError(
+                f"the upload host is mounted at {wanted!r} but the signer's base_url is {self.base_url!r}:"
+                f" give the signer only the origin ({self._origin!r}) and the adapter fills in the path"
+            )
+        self.base_url = f"{self._origin}{wanted}"
 
     def sign_put(self, ticket: UploadTicket) -> SignedUpload:
         """Sign a PUT of ``ticket``'s bytes; deterministic for a given ticket and key."""

@@ -211,7 +211,7 @@ def serve(settings: Settings, log_level: str = "info", *, show_walkthrough: bool
     print(start_message(settings, teams, show_walkthrough=show_walkthrough), flush=True)
     app = create_app(
         api,
-        sweep_interval_s=settings.sweep_interval_s or None,
+        sweep=settings.sweep_interval_s or "external",
         deadlines=settings.body_deadlines,
         on_shutdown=shutdown,
     )

@@ -35,6 +35,7 @@ from upload_tickets.protocols import Clock
 from upload_tickets.testing import (
     RateLimiterContract,
     ServiceRulesContract,
+    SweepLedgerContract,
     TicketStoreContract,
     blocking,
     service_state_machine,
@@ -62,6 +63,12 @@ def _url(topology: str, request: pytest.FixtureRequest) -> str:
 class TestAsyncRedisTicketStore(TicketStoreContract):
     @pytest.fixture
     def store(self, async_redis_backend: AsyncRedisBackend, portal: BlockingPortal) -> Any:
+        return blocking(async_redis_backend, portal)
+
+
+class TestAsyncRedisSweepLedger(SweepLedgerContract):
+    @pytest.fixture
+    def ledger(self, async_redis_backend: AsyncRedisBackend, portal: BlockingPortal) -> Any:
         return blocking(async_redis_backend, portal)
 
 

@@ -8,13 +8,19 @@ import pytest
 
 from tests.services import REDIS_URL, require
 from tests.support import run_state_machine
-from upload_tickets.testing import RateLimiterContract, TicketStoreContract
+from upload_tickets.testing import RateLimiterContract, SweepLedgerContract, TicketStoreContract
 from upload_tickets_redis import RedisBackend, open_backend
 
 
 class TestRedisTicketStore(TicketStoreContract):
     @pytest.fixture
     def store(self, redis_backend: RedisBackend) -> RedisBackend:
+        return redis_backend
+
+
+class TestRedisSweepLedger(SweepLedgerContract):
+    @pytest.fixture
+    def ledger(self, redis_backend: RedisBackend) -> RedisBackend:
         return redis_backend
 
 

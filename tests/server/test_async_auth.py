@@ -30,7 +30,7 @@ class TokenIntrospection:
 def test_an_async_resolver_runs_the_whole_flow_over_asgi() -> None:
     resolver = TokenIntrospection()
     api = async_memory_api(async_memory_service(), resolver)
-    app = create_app(api)
+    app = create_app(api, sweep="external")
 
     async def scenario() -> None:
         transport = httpx.ASGITransport(app=app)

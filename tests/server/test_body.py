@@ -48,7 +48,7 @@ def app(tmp_path: Path) -> UploadTicketsApp:
         clock=ManualClock(START_US),
         max_upload_bytes=MAX_BYTES,
     )
-    return create_app(async_memory_api(service, {KEY: Team("body")}), deadlines=DEADLINES)
+    return create_app(async_memory_api(service, {KEY: Team("body")}), deadlines=DEADLINES, sweep="external")
 
 
 def _files(tmp_path: Path, pattern: str) -> list[Path]:

@@ -20,7 +20,7 @@ def test_the_sweeper_evicts_expired_tickets_and_shutdown_closes_the_backend() ->
     async def on_shutdown() -> None:
         closed.append(True)
 
-    app = create_app(async_memory_api(service), sweep_interval_s=0.02, on_shutdown=on_shutdown)
+    app = create_app(async_memory_api(service), sweep=0.02, on_shutdown=on_shutdown)
 
     async def scenario() -> None:
         minted = await service.mint(team, MintRequest("a.png", "png", "image/png"))

@@ -38,7 +38,7 @@ def test_mounted_under_a_prefix() -> None:
     async def home(request: Request) -> PlainTextResponse:
         return PlainTextResponse("the user's own app")
 
-    host = Starlette(routes=[Route("/", home), Mount("/api", create_app(api))])
+    host = Starlette(routes=[Route("/", home), Mount("/api", create_app(api, sweep="external"))])
 
     async def scenario() -> None:
         transport = httpx.ASGITransport(app=host)

@@ -29,11 +29,11 @@ from upload_tickets import (
     ManualClock,
     Team,
 )
+from upload_tickets.integrations._body import CHUNK_BYTES
 from upload_tickets.testing import START_US, image_bytes
 from upload_tickets.testing.kit import UPLOAD_BASE_URL, async_memory_api, async_memory_service
 from upload_tickets_server import create_app
 from upload_tickets_server.app import UploadTicketsApp
-from upload_tickets_server.body import CHUNK_BYTES
 
 KEY = "al_live_loop_test_key_000001"
 INIT = {"filename": "front.png", "extension": "png", "content_type": "image/png"}
@@ -66,7 +66,7 @@ def hops(monkeypatch: pytest.MonkeyPatch) -> ThreadHops:
 
 
 def _memory_app() -> UploadTicketsApp:
-    return create_app(async_memory_api(async_memory_service(), {KEY: Team("loop")}))
+    return create_app(async_memory_api(async_memory_service(), {KEY: Team("loop")}), sweep="external")
 
 
 def _file_app(root: Path) -> UploadTicketsApp:
@@ -79,7 +79,7 @@ def _file_app(root: Path) -> UploadTicketsApp:
         clock=clock,
         max_upload_bytes=4 * 1024 * 1024,
     )
-    return create_app(async_memory_api(service, {KEY: Team("loop")}))
+    return create_app(async_memory_api(service, {KEY: Team("loop")}), sweep="external")
 
 
 def _target(upload_url: str) -> str:

@@ -23,8 +23,8 @@ from upload_tickets import (
     UploadTickets,
 )
 from upload_tickets.http import HttpApi, Route
+from upload_tickets.openapi import openapi_document
 from upload_tickets.testing import START_US, image_bytes
-from upload_tickets_server.openapi import openapi_document
 
 # Headers every route may look at that are HTTP framing, not API parameters (OpenAPI
 # ignores a Content-Type parameter: the request body's media types say it).

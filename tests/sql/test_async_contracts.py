@@ -38,6 +38,7 @@ from upload_tickets.testing import (
     RateLimiterContract,
     ServiceOwnershipContract,
     ServiceRulesContract,
+    SweepLedgerContract,
     TicketStoreContract,
     blocking,
     make_ticket,
@@ -53,6 +54,12 @@ PNG = MintRequest("f.png", "png", "image/png")
 class TestAsyncSqlTicketStore(TicketStoreContract):
     @pytest.fixture
     def store(self, async_sql_backend: AsyncSqlBackend, portal: BlockingPortal) -> Any:
+        return blocking(async_sql_backend, portal)
+
+
+class TestAsyncSqlSweepLedger(SweepLedgerContract):
+    @pytest.fixture
+    def ledger(self, async_sql_backend: AsyncSqlBackend, portal: BlockingPortal) -> Any:
         return blocking(async_sql_backend, portal)
 
 

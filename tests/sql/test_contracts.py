@@ -9,13 +9,19 @@ from tests.sql.conftest import DIALECTS, dialect_url
 from tests.support import run_state_machine
 from upload_tickets import State
 from upload_tickets.service import staged_key
-from upload_tickets.testing import RateLimiterContract, TicketStoreContract, make_ticket
+from upload_tickets.testing import RateLimiterContract, SweepLedgerContract, TicketStoreContract, make_ticket
 from upload_tickets_sql import SqlBackend, open_backend
 
 
 class TestSqlTicketStore(TicketStoreContract):
     @pytest.fixture
     def store(self, sql_backend: SqlBackend) -> SqlBackend:
+        return sql_backend
+
+
+class TestSqlSweepLedger(SweepLedgerContract):
+    @pytest.fixture
+    def ledger(self, sql_backend: SqlBackend) -> SqlBackend:
         return sql_backend
 
 

@@ -17,11 +17,11 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from tests.sql.conftest import DIALECTS, dialect_url, drop_schema, file_blobs, sql_service
-from upload_tickets import CharacterState, IdempotencyClaim, ManualClock, State, Team
+from upload_tickets import CharacterState, IdempotencyClaim, ManualClock, State, SweepBeat, Team
 from upload_tickets.testing import START_US, image_bytes, make_character, make_ticket
 from upload_tickets_sql import VERSION_TABLE, SqlBackend, idempotency_claims, metadata, open_backend, upgrade
 from upload_tickets_sql._migrations import alembic_config, context_options
-from upload_tickets_sql._schema import TICKET_FIELD_COLUMNS, tickets
+from upload_tickets_sql._schema import TICKET_FIELD_COLUMNS, sweep_ledger, tickets
 
 
 @pytest.fixture(params=DIALECTS)
@@ -168,7 +168,7 @@ def test_downgrade_to_nothing_and_back(empty: SqlBackend) -> None:
 
 def test_every_revision_upgrades_from_the_one_before_and_downgrades_back_to_it(empty: SqlBackend) -> None:
     revisions = _revisions(empty.engine)
-    assert revisions[:3] == ["0001", "0002", "0003"]
+    assert revisions[:4] == ["0001", "0002", "0003", "0004"]
     for before, after in itertools.pairwise(revisions):
         upgrade(empty.engine, before)
         schema = _schema(empty.engine)
@@ -197,6 +197,31 @@ def test_a_database_at_0002_gains_idempotency_claims_and_keeps_its_rows(empty: S
     claim = IdempotencyClaim("consume", "k" * 255, "h" * 64, character.id, START_US + 10)
     assert empty.claim_idempotency_key("old", claim, START_US) == claim
     assert empty.purge_idempotency_claims(START_US + 10, limit=10) == 1
+
+
+def test_a_database_at_0003_gains_the_sweep_ledger_on_open_and_keeps_its_rows(empty: SqlBackend) -> None:
+    upgrade(empty.engine, "0003")
+    assert sweep_ledger.name not in _tables(empty.engine)
+    ticket = make_ticket(team="old")
+    empty.create(ticket)
+    claim = IdempotencyClaim("consume", "k", "h" * 64, "chr_1", START_US + 10)
+    assert empty.claim_idempotency_key("old", claim, START_US) == claim
+
+    # What every process start does: open_backend(url, create=True) migrates to head.
+    reopened = open_backend(empty.engine.url.render_as_string(hide_password=False), create=True)
+    try:
+        assert _at_head(reopened.engine)
+        assert _differences(reopened.engine) == []
+        assert reopened.get("old", ticket.id) == ticket
+        assert reopened.claim_idempotency_key("old", claim, START_US + 1) == claim
+        assert reopened.last_sweep() is None
+        assert reopened.claim_sweep("worker-1", START_US, 60_000_000)
+        assert not reopened.claim_sweep("worker-2", START_US + 1, 60_000_000)
+        beat = SweepBeat(holder="worker-1", finished_at_us=START_US + 2, tickets=1, blobs=1, characters=0)
+        reopened.record_sweep(beat)
+        assert reopened.last_sweep() == beat
+    finally:
+        reopened.dispose()
 
 
 def test_every_ticket_field_has_its_column() -> None:

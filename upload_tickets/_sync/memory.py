@@ -26,6 +26,7 @@ from upload_tickets._models import (
     CharacterState,
     IdempotencyClaim,
     RateDecision,
+    SweepBeat,
     Team,
     UploadTicket,
 )
@@ -55,6 +56,8 @@ class MemoryTicketStore:
         self._characters: dict[str, Character] = {}
         self._claims: dict[tuple[str, str, str], IdempotencyClaim] = {}
         self._lock = threading.Lock()
+        self._sweep_lease: tuple[str, int] | None = None
+        self._last_sweep: SweepBeat | None = None
 
     def __len__(self) -> int:
         return len(self._tickets)
@@ -178,6 +181,29 @@ class MemoryTicketStore:
             for slot in due:
                 del self._claims[slot]
             return len(due)
+
+    def claim_sweep(self, holder: str, now_us: int, lease_us: int) -> bool:
+        """Take or renew the sweep lease unless another holder's is still running."""
+        with self._lock:
+            lease = self._sweep_lease
+            if lease is not None and lease[0] != holder and lease[1] > now_us:
+                return False
+            self._sweep_lease = (holder, now_us + lease_us)
+            return True
+
+    def release_sweep(self, holder: str) -> None:
+        """End ``holder``'s lease early."""
+        with self._lock:
+            if self._sweep_lease is not None and self._sweep_lease[0] == holder:
+                self._sweep_lease = None
+
+    def record_sweep(self, beat: SweepBeat) -> None:
+        """Keep ``beat`` as the last finished sweep."""
+        self._last_sweep = beat
+
+    def last_sweep(self) -> SweepBeat | None:
+        """The last finished sweep, or ``None``."""
+        return self._last_sweep
 
     def expired(self, now_us: int, limit: int) -> list[UploadTicket]:
         """Tickets at or past their TTL, oldest minute first."""

@@ -16,6 +16,7 @@ from upload_tickets._models import (
     Classification,
     IdempotencyClaim,
     RateDecision,
+    SweepBeat,
     Team,
     UploadTicket,
 )
@@ -120,6 +121,31 @@ class PartialSweepStore(Protocol):
 
     def expired_reachable(self, now_us: int, limit: int) -> tuple[list[UploadTicket], tuple[str, ...]]:
         """:meth:`TicketStore.expired` over the reachable parts, and the names of the others."""
+        ...
+
+
+@runtime_checkable
+class SweepLedger(Protocol):
+    """A store that coordinates sweepers: one lease holder at a time, and the last sweep's heartbeat.
+
+    With N workers or N app servers each running a sweeper, the lease makes one of them
+    sweep at a time; the heartbeat shows whether any of them sweeps at all.
+    """
+
+    def claim_sweep(self, holder: str, now_us: int, lease_us: int) -> bool:
+        """Take or renew the lease until ``now_us + lease_us``; refused while another holder's lease runs."""
+        ...
+
+    def release_sweep(self, holder: str) -> None:
+        """End ``holder``'s lease early (nothing happens if another holds it)."""
+        ...
+
+    def record_sweep(self, beat: SweepBeat) -> None:
+        """Keep ``beat`` as the last finished sweep, replacing the previous one."""
+        ...
+
+    def last_sweep(self) -> SweepBeat | None:
+        """The last finished sweep, or ``None`` if none was ever recorded."""
         ...
 
 

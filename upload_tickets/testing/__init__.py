@@ -1,7 +1,8 @@
 """The contract suite every upload-tickets backend runs (needs pytest and hypothesis).
 
 - :class:`TicketStoreContract`, :class:`RateLimiterContract`, :class:`SignerContract`,
-  :class:`VerifyingSignerContract`, :class:`BlobStoreContract`: subclass, give the fixture.
+  :class:`VerifyingSignerContract`, :class:`BlobStoreContract`, :class:`SweepLedgerContract`:
+  subclass, give the fixture.
 - :func:`service_state_machine`: a Hypothesis state machine over the whole service.
 - :class:`ServiceOwnershipContract`: characters keep their bytes through sweeps; expired
   uploads lose theirs. :func:`sweep_consume_race`: a consume against a sweep, real clock.
@@ -21,6 +22,7 @@ from upload_tickets.testing.contracts import (
     BlobStoreContract,
     RateLimiterContract,
     SignerContract,
+    SweepLedgerContract,
     TicketStoreContract,
     VerifyingSignerContract,
 )
@@ -39,6 +41,7 @@ __all__ = [
     "ServiceOwnershipContract",
     "ServiceRulesContract",
     "SignerContract",
+    "SweepLedgerContract",
     "TicketStoreContract",
     "VerifyingSignerContract",
     "blocking",

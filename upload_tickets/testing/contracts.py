@@ -20,9 +20,9 @@ import attrs
 import pytest
 
 from upload_tickets._errors import NotFound, PayloadTooLarge, SignatureInvalid, UploadChanged, UploadUrlExpired
-from upload_tickets._models import BlobInfo, CharacterState, IdempotencyClaim, State, UploadTicket
+from upload_tickets._models import BlobInfo, CharacterState, IdempotencyClaim, State, SweepBeat, UploadTicket
 from upload_tickets._policy import HOUR_US, RatePolicy
-from upload_tickets.protocols import BlobStore, RateLimiter, Signer, TicketStore, VerifyingSigner
+from upload_tickets.protocols import BlobStore, RateLimiter, Signer, SweepLedger, TicketStore, VerifyingSigner
 from upload_tickets.testing._fixtures import START_US, make_character, make_ticket
 
 _TEN_PER_SECOND = RatePolicy(name="contract", limit=10, period=1, burst=5)
@@ -266,6 +266,54 @@ class TicketStoreContract:
             thread.join()
         assert len(holders) == 8
         assert len(set(holders)) == 1
+
+
+class SweepLedgerContract:
+    """Needs a fixture ``ledger`` yielding an empty :class:`SweepLedger` (usually the ticket store)."""
+
+    def test_one_holder_at_a_time_until_the_lease_runs_out(self, ledger: SweepLedger) -> None:
+        assert ledger.claim_sweep("worker-1", START_US, 60_000_000)
+        assert not ledger.claim_sweep("worker-2", START_US + 59_999_999, 60_000_000)
+        assert ledger.claim_sweep("worker-2", START_US + 60_000_000, 60_000_000)
+        assert not ledger.claim_sweep("worker-1", START_US + 60_000_001, 60_000_000)
+
+    def test_the_holder_renews_its_own_lease(self, ledger: SweepLedger) -> None:
+        assert ledger.claim_sweep("worker-1", START_US, 60_000_000)
+        assert ledger.claim_sweep("worker-1", START_US + 30_000_000, 60_000_000)
+        # Renewed: still held past the first lease's end.
+        assert not ledger.claim_sweep("worker-2", START_US + 61_000_000, 60_000_000)
+
+    def test_release_frees_only_the_holders_lease(self, ledger: SweepLedger) -> None:
+        assert ledger.claim_sweep("worker-1", START_US, 60_000_000)
+        ledger.release_sweep("worker-2")
+        assert not ledger.claim_sweep("worker-2", START_US + 1, 60_000_000)
+        ledger.release_sweep("worker-1")
+        assert ledger.claim_sweep("worker-2", START_US + 2, 60_000_000)
+
+    def test_racing_claims_have_exactly_one_holder(self, ledger: SweepLedger) -> None:
+        barrier = threading.Barrier(8)
+        won: list[str] = []
+
+        def claim(holder: str) -> None:
+            barrier.wait()
+            if ledger.claim_sweep(holder, START_US, 60_000_000):
+                won.append(holder)
+
+        threads = [threading.Thread(target=claim, args=(f"worker-{n}",)) for n in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(won) == 1
+
+    def test_the_heartbeat_keeps_the_last_sweep(self, ledger: SweepLedger) -> None:
+        assert ledger.last_sweep() is None
+        first = SweepBeat(holder="worker-1", finished_at_us=START_US, tickets=3, blobs=2, characters=1)
+        ledger.record_sweep(first)
+        assert ledger.last_sweep() == first
+        second = SweepBeat(holder="worker-2", finished_at_us=START_US + 60_000_000, tickets=0, blobs=0, characters=0)
+        ledger.record_sweep(second)
+        assert ledger.last_sweep() == second
 
 
 class RateLimiterContract:

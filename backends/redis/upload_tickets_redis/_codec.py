@@ -5,7 +5,7 @@ The first element is the format version, :data:`TICKET_FORMAT`. Format 1 carried
 earlier releases live on in Redis for up to their TTL plus the grace, so :func:`decode`
 reads every format ever written. Add a field by appending it, bumping the format and
 teaching :func:`decode` to pad the older forms. Claims follow the same rules with their
-own tag, :data:`CLAIM_FORMAT`.
+own tag, :data:`CLAIM_FORMAT`; so do sweep heartbeats, with :data:`BEAT_FORMAT`.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ from typing import Any
 
 import attrs
 
-from upload_tickets import Classification, IdempotencyClaim, State, UploadTicket
+from upload_tickets import Classification, IdempotencyClaim, State, SweepBeat, UploadTicket
 
 #: The version tag :func:`encode` writes.
 TICKET_FORMAT = 2
 #: The version tag :func:`encode_claim` writes.
 CLAIM_FORMAT = 1
+#: The version tag :func:`encode_beat` writes.
+BEAT_FORMAT = 1
 
 
 #: The ticket fields each format stores, in order; a new field of :class:`UploadTicket`
@@ -83,3 +85,21 @@ def decode_claim(data: str | bytes) -> IdempotencyClaim:
     return IdempotencyClaim(
         operation=operation, key=key, request_hash=request_hash, resource_id=resource_id, expires_at=expires_at
     )
+
+
+def encode_beat(beat: SweepBeat) -> str:
+    """Serialize a sweep heartbeat."""
+    return json.dumps(
+        [BEAT_FORMAT, beat.holder, beat.finished_at_us, beat.tickets, beat.blobs, beat.characters],
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def decode_beat(data: str | bytes) -> SweepBeat:
+    """Deserialize what :func:`encode_beat` wrote."""
+    record = json.loads(data)
+    if record[0] != BEAT_FORMAT:
+        raise ValueError(f"unknown sweep heartbeat record format {record[0]!r}")
+    _, holder, finished_at_us, tickets, blobs, characters = record
+    return SweepBeat(holder=holder, finished_at_us=finished_at_us, tickets=tickets, blobs=blobs, characters=characters)

@@ -187,3 +187,21 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('DEL', KEYS[1])
 return 1
 """
+
+# KEYS: the sweep lease (a hash: holder, until_us). ARGV: holder, now_us, until_us.
+# Times come from the caller's clock, not TIME: the lease ends when the sweepers' own
+# clock says so, and no Redis expiry ends it either. Refused (0) while another holder's
+# lease runs past now; otherwise taken or renewed (1).
+CLAIM_SWEEP = """
+local held = redis.call('HMGET', KEYS[1], 'holder', 'until')
+if held[1] and held[1] ~= ARGV[1] and tonumber(held[2]) > tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], 'holder', ARGV[1], 'until', ARGV[3])
+return 1
+"""
+
+# KEYS: the sweep lease. ARGV: holder. Deleted only if that holder has it. Returns 1/0.
+RELEASE_SWEEP = """
+if redis.call('HGET', KEYS[1], 'holder') ~= ARGV[1] then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
+"""

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.schema import CreateTable
 
-from upload_tickets import Character, Classification, State, UploadTicket
+from upload_tickets import Character, Classification, State, SweepBeat, UploadTicket
 from upload_tickets.backend_kit import encode_character
 
 metadata = sa.MetaData()
@@ -135,6 +135,27 @@ idempotency_claims = sa.Table(
 )
 
 
+#: The row :data:`sweep_ledger` keeps its one entry in.
+SWEEP_ROW = "sweep"
+
+#: Sweepers' coordination, one row (``name`` :data:`SWEEP_ROW`): the lease (``holder`` until
+#: ``lease_until_us``; a released lease has neither) and the last finished sweep's heartbeat.
+sweep_ledger = sa.Table(
+    "upload_ticket_sweep_ledger",
+    metadata,
+    sa.Column("name", key_string(32), primary_key=True),
+    sa.Column("holder", key_string(255)),
+    sa.Column("lease_until_us", sa.BigInteger, nullable=False),
+    sa.Column("beat_holder", key_string(255)),
+    sa.Column("beat_finished_at_us", sa.BigInteger),
+    sa.Column("beat_tickets", sa.BigInteger),
+    sa.Column("beat_blobs", sa.BigInteger),
+    sa.Column("beat_characters", sa.BigInteger),
+    mysql_charset="utf8mb4",
+    sqlite_with_rowid=False,
+)
+
+
 @compiles(CreateTable, "postgresql")
 def _create_unlogged(create: CreateTable, compiler: Any, **options: Any) -> str:
     sql: str = compiler.visit_create_table(create, **options)
@@ -183,3 +204,20 @@ def character_to_row(character: Character) -> dict[str, Any]:
         "created_at": character.created_at,
         "body": encode_character(character),
     }
+
+
+#: :class:`SweepBeat`'s fields, each in its ``beat_`` column of :data:`sweep_ledger`.
+_BEAT_FIELDS = tuple(field.name for field in attrs.fields(SweepBeat))
+
+
+def beat_to_row(beat: SweepBeat) -> dict[str, Any]:
+    """The :data:`sweep_ledger` columns holding ``beat``."""
+    return {f"beat_{name}": getattr(beat, name) for name in _BEAT_FIELDS}
+
+
+def beat_from_row(row: sa.Row[Any]) -> SweepBeat | None:
+    """The heartbeat in a :data:`sweep_ledger` row, or ``None`` if no sweep has been recorded there."""
+    values = row._mapping
+    if values["beat_finished_at_us"] is None:
+        return None
+    return SweepBeat(**{name: values[f"beat_{name}"] for name in _BEAT_FIELDS})

@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection, CursorResult, Dialect
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 
-from upload_tickets_sql._schema import buckets, idempotency_claims, tickets
+from upload_tickets_sql._schema import SWEEP_ROW, buckets, idempotency_claims, sweep_ledger, tickets
 
 KEY, INCREMENT, CAPACITY = (
     sa.bindparam("bucket_key", type_=buckets.c.key.type),
@@ -179,4 +179,63 @@ def claim_row_statement() -> Any:
             columns.key == sa.bindparam("key", type_=columns.key.type),
         )
         .with_for_update()
+    )
+
+
+def sweep_claim_statement(dialect: str) -> Any:
+    """An upsert giving the sweep lease to ``holder`` until ``until`` unless another's runs past ``now``.
+
+    PostgreSQL and SQLite return the row only when ``holder`` got the lease (a refused
+    claim updates nothing, so returns nothing); MariaDB reads the holder back
+    (:func:`sweep_holder_statement`). The row is locked while the condition is checked,
+    so of racing claimers exactly one wins.
+    """
+    columns = sweep_ledger.c
+    values = {
+        "name": SWEEP_ROW,
+        "holder": sa.bindparam("holder", type_=columns.holder.type),
+        "lease_until_us": sa.bindparam("until", type_=sa.BigInteger),
+    }
+    now = sa.bindparam("now", type_=sa.BigInteger)
+    if dialect in ("mysql", "mariadb"):
+        mysql_upsert = mysql.insert(sweep_ledger).values(values)
+        ours = mysql_upsert.inserted.holder
+        free = sa.or_(columns.lease_until_us <= now, columns.holder == ours)
+        # MariaDB's second assignment sees the first: holder becomes ours exactly when the
+        # lease was free, so the same condition over the new holder and the old lease_until_us
+        # is still "was free". PostgreSQL and SQLite read the old row throughout.
+        return mysql_upsert.on_duplicate_key_update(
+            [
+                ("holder", sa.case((free, ours), else_=columns.holder)),
+                ("lease_until_us", sa.case((free, mysql_upsert.inserted.lease_until_us), else_=columns.lease_until_us)),
+            ]
+        )
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(sweep_ledger).values(values)
+    return upsert.on_conflict_do_update(
+        index_elements=[columns.name],
+        set_={"holder": upsert.excluded.holder, "lease_until_us": upsert.excluded.lease_until_us},
+        where=sa.or_(columns.lease_until_us <= now, columns.holder == upsert.excluded.holder),
+    ).returning(columns.holder)
+
+
+def sweep_holder_statement() -> Any:
+    """Read the lease holder back after a MariaDB claim (locked: it sees the row the upsert left)."""
+    return sa.select(sweep_ledger.c.holder).where(sweep_ledger.c.name == SWEEP_ROW).with_for_update()
+
+
+def sweep_record_statement(dialect: str) -> Any:
+    """An upsert of the last sweep's heartbeat (``beat_*`` parameters), the lease left as it is."""
+    beat = [column.name for column in sweep_ledger.columns if column.name.startswith("beat_")]
+    values = {
+        "name": SWEEP_ROW,
+        "holder": None,
+        "lease_until_us": 0,
+        **{name: sa.bindparam(name, type_=sweep_ledger.c[name].type) for name in beat},
+    }
+    if dialect in ("mysql", "mariadb"):
+        mysql_upsert = mysql.insert(sweep_ledger).values(values)
+        return mysql_upsert.on_duplicate_key_update([(name, mysql_upsert.inserted[name]) for name in beat])
+    upsert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(sweep_ledger).values(values)
+    return upsert.on_conflict_do_update(
+        index_elements=[sweep_ledger.c.name], set_={name: upsert.excluded[name] for name in beat}
     )

@@ -22,6 +22,7 @@ from upload_tickets import (
     RateDecision,
     RatePolicy,
     StoreUnavailable,
+    SweepBeat,
     UploadTicket,
 )
 from upload_tickets.backend_kit import (
@@ -40,7 +41,7 @@ from upload_tickets_redis._async._primitives import (
     run_script_batch,
     to_the_end,
 )
-from upload_tickets_redis._codec import decode, decode_claim, encode, encode_claim
+from upload_tickets_redis._codec import decode, decode_beat, decode_claim, encode, encode_beat, encode_claim
 from upload_tickets_redis._errors import DRIVER_ERRORS, UNREACHABLE, mapped_errors
 
 _DAY_MS = 24 * 3600 * 1000
@@ -99,6 +100,8 @@ class AsyncRedisBackend:
         self._delete_character = _Lua(self._redis, _scripts.DELETE_CHARACTER)
         self._claim = _Lua(self._redis, _scripts.CLAIM)
         self._release_claim = _Lua(self._redis, _scripts.RELEASE_CLAIM)
+        self._claim_sweep = _Lua(self._redis, _scripts.CLAIM_SWEEP)
+        self._release_sweep = _Lua(self._redis, _scripts.RELEASE_SWEEP)
 
     # -- keys -------------------------------------------------------------------
 
@@ -139,6 +142,16 @@ class AsyncRedisBackend:
     @property
     def _teams_key(self) -> str:
         return f"{self._prefix}:teams"
+
+    # Outside every team's {hash tag}, so no team's keys can collide with them; each
+    # command or script on them touches that one key, so any Cluster slot will do.
+    @property
+    def _sweep_lease_key(self) -> str:
+        return f"{self._prefix}:sweep:lease"
+
+    @property
+    def _sweep_beat_key(self) -> str:
+        return f"{self._prefix}:sweep:beat"
 
     # -- TicketStore ------------------------------------------------------------
 
@@ -440,6 +453,29 @@ class AsyncRedisBackend:
     async def purge_idempotency_claims(self, now_us: int, limit: int) -> int:
         """Always 0: claim keys carry a TTL, so Redis expires them by itself."""
         return 0
+
+    # -- SweepLedger ------------------------------------------------------------
+
+    async def claim_sweep(self, holder: str, now_us: int, lease_us: int) -> bool:
+        """Take or renew the sweep lease until ``now_us + lease_us`` unless another holder's runs (one script)."""
+        with mapped_errors:
+            return bool(await self._claim_sweep(keys=[self._sweep_lease_key], args=[holder, now_us, now_us + lease_us]))
+
+    async def release_sweep(self, holder: str) -> None:
+        """End ``holder``'s lease early; another holder's is left alone (one script)."""
+        with mapped_errors:
+            await self._release_sweep(keys=[self._sweep_lease_key], args=[holder])
+
+    async def record_sweep(self, beat: SweepBeat) -> None:
+        """Keep ``beat`` as the last finished sweep, replacing the previous one."""
+        with mapped_errors:
+            await self._redis.set(self._sweep_beat_key, encode_beat(beat))
+
+    async def last_sweep(self) -> SweepBeat | None:
+        """The last finished sweep, or ``None`` if none was ever recorded."""
+        with mapped_errors:
+            data = cast("str | None", await self._redis.get(self._sweep_beat_key))
+        return None if data is None else decode_beat(data)
 
     # -- RateLimiter ------------------------------------------------------------
 

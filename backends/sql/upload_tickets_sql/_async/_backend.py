@@ -16,6 +16,7 @@ from upload_tickets import (
     RateDecision,
     RatePolicy,
     StoreUnavailable,
+    SweepBeat,
     UploadTicket,
 )
 from upload_tickets.backend_kit import decision_after_charge, decode_character, replay_decision
@@ -23,11 +24,15 @@ from upload_tickets_sql._async._primitives import AnyEngine, as_sync_engine
 from upload_tickets_sql._async._runner import AsyncRunner
 from upload_tickets_sql._migrations import upgrade
 from upload_tickets_sql._schema import (
+    SWEEP_ROW,
     UNSETTLED,
+    beat_from_row,
+    beat_to_row,
     buckets,
     character_to_row,
     characters,
     idempotency_claims,
+    sweep_ledger,
     ticket_from_row,
     ticket_to_row,
     tickets,
@@ -40,6 +45,9 @@ from upload_tickets_sql._statements import (
     claim_row_statement,
     claim_statement,
     refund_statement,
+    sweep_claim_statement,
+    sweep_holder_statement,
+    sweep_record_statement,
     ticket_insert_statement,
 )
 from upload_tickets_sql._urls import setup_error
@@ -84,6 +92,9 @@ class AsyncSqlBackend:
         self._refund_sql = Prepared(refund_statement(), engine.dialect)
         self._claim_sql = Prepared(claim_statement(self.dialect), engine.dialect)
         self._claim_row_sql = Prepared(claim_row_statement(), engine.dialect)
+        self._sweep_claim_sql = Prepared(sweep_claim_statement(self.dialect), engine.dialect)
+        self._sweep_holder_sql = Prepared(sweep_holder_statement(), engine.dialect)
+        self._sweep_record = sweep_record_statement(self.dialect)
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -294,6 +305,45 @@ class AsyncSqlBackend:
             )
         return await self._run(lambda c: c.execute(statement).rowcount, transaction=False)
 
+    # -- SweepLedger ------------------------------------------------------------
+
+    async def claim_sweep(self, holder: str, now_us: int, lease_us: int) -> bool:
+        """Take or renew the sweep lease until ``now_us + lease_us`` unless another holder's runs (one upsert)."""
+        params = {"holder": holder, "until": now_us + lease_us, "now": now_us}
+        # Retrying is safe: an attempt that committed before its answer was lost left
+        # ``holder`` with the lease, and the retry renews it.
+        if self._mariadb:
+
+            def work(cursor: Any) -> Any:
+                cursor.execute(self._sweep_claim_sql.sql, self._sweep_claim_sql.bind(params))
+                cursor.execute(self._sweep_holder_sql.sql, self._sweep_holder_sql.bind(params))
+                return cursor.fetchone()
+
+            row = await self._raw(work, transaction=True)
+            return row is not None and row[0] == holder
+        return await self._fetch_one(self._sweep_claim_sql, params) is not None
+
+    async def release_sweep(self, holder: str) -> None:
+        """End ``holder``'s lease early; another holder's is left alone."""
+        columns = sweep_ledger.c
+        statement = (
+            sweep_ledger.update()
+            .where(columns.name == SWEEP_ROW, columns.holder == holder)
+            .values(holder=None, lease_until_us=0)
+        )
+        await self._run(lambda c: c.execute(statement), transaction=False)
+
+    async def record_sweep(self, beat: SweepBeat) -> None:
+        """Keep ``beat`` as the last finished sweep, replacing the previous one (one upsert)."""
+        row = beat_to_row(beat)
+        await self._run(lambda c: c.execute(self._sweep_record, row), transaction=False)
+
+    async def last_sweep(self) -> SweepBeat | None:
+        """The last finished sweep, or ``None`` if none was ever recorded."""
+        query = sweep_ledger.select().where(sweep_ledger.c.name == SWEEP_ROW)
+        row = await self._run(lambda c: c.execute(query).first(), transaction=False)
+        return None if row is None else beat_from_row(row)
+
     # -- RateLimiter ------------------------------------------------------------
 
     def _charge(self, cursor: Any, key: str, policy: RatePolicy, cost: int) -> RateDecision:
@@ -389,8 +439,8 @@ class AsyncSqlBackend:
             raise setup_error(self.engine.url, error) from error
 
     async def clear(self) -> None:
-        """Delete every ticket, character, bucket and idempotency claim (for tests)."""
-        everything = (tickets, characters, buckets, idempotency_claims)
+        """Delete every ticket, character, bucket, idempotency claim and the sweep ledger (for tests)."""
+        everything = (tickets, characters, buckets, idempotency_claims, sweep_ledger)
         await self._run(lambda c: [c.execute(table.delete()) for table in everything])
 
     async def dispose(self) -> None:

@@ -17,16 +17,21 @@ from upload_tickets import (
     RateDecision,
     RatePolicy,
     StoreUnavailable,
+    SweepBeat,
     UploadTicket,
 )
 from upload_tickets.backend_kit import decision_after_charge, decode_character, replay_decision
 from upload_tickets_sql._migrations import upgrade
 from upload_tickets_sql._schema import (
+    SWEEP_ROW,
     UNSETTLED,
+    beat_from_row,
+    beat_to_row,
     buckets,
     character_to_row,
     characters,
     idempotency_claims,
+    sweep_ledger,
     ticket_from_row,
     ticket_to_row,
     tickets,
@@ -39,6 +44,9 @@ from upload_tickets_sql._statements import (
     claim_row_statement,
     claim_statement,
     refund_statement,
+    sweep_claim_statement,
+    sweep_holder_statement,
+    sweep_record_statement,
     ticket_insert_statement,
 )
 from upload_tickets_sql._sync._primitives import AnyEngine, as_sync_engine
@@ -85,6 +93,9 @@ class SqlBackend:
         self._refund_sql = Prepared(refund_statement(), engine.dialect)
         self._claim_sql = Prepared(claim_statement(self.dialect), engine.dialect)
         self._claim_row_sql = Prepared(claim_row_statement(), engine.dialect)
+        self._sweep_claim_sql = Prepared(sweep_claim_statement(self.dialect), engine.dialect)
+        self._sweep_holder_sql = Prepared(sweep_holder_statement(), engine.dialect)
+        self._sweep_record = sweep_record_statement(self.dialect)
 
     # -- plumbing ---------------------------------------------------------------
 
@@ -295,6 +306,45 @@ class SqlBackend:
             )
         return self._run(lambda c: c.execute(statement).rowcount, transaction=False)
 
+    # -- SweepLedger ------------------------------------------------------------
+
+    def claim_sweep(self, holder: str, now_us: int, lease_us: int) -> bool:
+        """Take or renew the sweep lease until ``now_us + lease_us`` unless another holder's runs (one upsert)."""
+        params = {"holder": holder, "until": now_us + lease_us, "now": now_us}
+        # Retrying is safe: an attempt that committed before its answer was lost left
+        # ``holder`` with the lease, and the retry renews it.
+        if self._mariadb:
+
+            def work(cursor: Any) -> Any:
+                cursor.execute(self._sweep_claim_sql.sql, self._sweep_claim_sql.bind(params))
+                cursor.execute(self._sweep_holder_sql.sql, self._sweep_holder_sql.bind(params))
+                return cursor.fetchone()
+
+            row = self._raw(work, transaction=True)
+            return row is not None and row[0] == holder
+        return self._fetch_one(self._sweep_claim_sql, params) is not None
+
+    def release_sweep(self, holder: str) -> None:
+        """End ``holder``'s lease early; another holder's is left alone."""
+        columns = sweep_ledger.c
+        statement = (
+            sweep_ledger.update()
+            .where(columns.name == SWEEP_ROW, columns.holder == holder)
+            .values(holder=None, lease_until_us=0)
+        )
+        self._run(lambda c: c.execute(statement), transaction=False)
+
+    def record_sweep(self, beat: SweepBeat) -> None:
+        """Keep ``beat`` as the last finished sweep, replacing the previous one (one upsert)."""
+        row = beat_to_row(beat)
+        self._run(lambda c: c.execute(self._sweep_record, row), transaction=False)
+
+    def last_sweep(self) -> SweepBeat | None:
+        """The last finished sweep, or ``None`` if none was ever recorded."""
+        query = sweep_ledger.select().where(sweep_ledger.c.name == SWEEP_ROW)
+        row = self._run(lambda c: c.execute(query).first(), transaction=False)
+        return None if row is None else beat_from_row(row)
+
     # -- RateLimiter ------------------------------------------------------------
 
     def _charge(self, cursor: Any, key: str, policy: RatePolicy, cost: int) -> RateDecision:
@@ -390,8 +440,8 @@ class SqlBackend:
             raise setup_error(self.engine.url, error) from error
 
     def clear(self) -> None:
-        """Delete every ticket, character, bucket and idempotency claim (for tests)."""
-        everything = (tickets, characters, buckets, idempotency_claims)
+        """Delete every ticket, character, bucket, idempotency claim and the sweep ledger (for tests)."""
+        everything = (tickets, characters, buckets, idempotency_claims, sweep_ledger)
         self._run(lambda c: [c.execute(table.delete()) for table in everything])
 
     def dispose(self) -> None:

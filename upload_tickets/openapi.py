@@ -1,4 +1,4 @@
-"""The OpenAPI 3.1 description of the server, built from the live configuration.
+"""The OpenAPI 3.1 description of the HTTP surface, built from the live configuration.
 
 Paths, methods, parameters, auth, request bodies and success statuses come from the
 routes an :class:`~upload_tickets.http.AsyncHttpApi` (or its sync twin ``HttpApi``)
@@ -231,15 +231,15 @@ def _operation(route: Route, docs: dict[str, Any], parameter_docs: dict[str, dic
     return operation
 
 
-def openapi_document(api: AnyHttpApi) -> dict[str, Any]:
-    """Describe every endpoint ``api`` serves, one operation per route in ``api.routes``."""
+def openapi_document(api: AnyHttpApi, *, prefix: str = "") -> dict[str, Any]:
+    """Describe every endpoint ``api`` serves, one operation per route in ``api.routes``, under ``prefix``."""
     operation_docs, parameter_docs = _operation_docs(api), _parameter_docs(api)
     paths: dict[str, dict[str, Any]] = {}
     for route in api.routes:
         # A route without docs is a KeyError here, at startup: never a route missing from the document.
         operation = _operation(route, operation_docs[route.name], parameter_docs)
-        paths.setdefault(route.path, {})[route.method.lower()] = operation
-    paths["/healthz"] = {
+        paths.setdefault(prefix + route.path, {})[route.method.lower()] = operation
+    paths[prefix + "/healthz"] = {
         "get": {
             "operationId": "health",
             "security": [],

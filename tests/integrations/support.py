@@ -1,0 +1,87 @@
+"""What every framework adapter is held to over real HTTP: the whole flow, and 200 stalled uploads.
+
+Each adapter's test starts its framework's usual server (uvicorn, waitress, ...) on a
+free port with :func:`upload_tickets.testing.processes.running` and calls these with the
+base URL of the mount, e.g. ``http://127.0.0.1:PORT/uploads``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator, Mapping
+
+import httpx
+
+from tests.server.rawhttp import connect, send_head, target_of
+from upload_tickets.testing import image_bytes
+
+INIT = "/v1/characters/uploads/init"
+PNG_BODY = {"filename": "front.png", "extension": "png", "content_type": "image/png"}
+
+
+def mint(client: httpx.Client, mount_url: str) -> dict[str, str]:
+    """``POST .../init`` for one PNG; the answer's JSON."""
+    response = client.post(f"{mount_url}{INIT}", json=PNG_BODY)
+    assert response.status_code == 201, response.text
+    minted: dict[str, str] = response.json()
+    return minted
+
+
+def full_flow(mount_url: str, headers: Mapping[str, str]) -> dict[str, object]:
+    """init -> PUT real bytes to the mounted upload host -> status -> classify -> consume -> read; the character."""
+    png = image_bytes("image/png")
+    with httpx.Client(headers=dict(headers), timeout=10) as client:
+        minted = mint(client, mount_url)
+        upload_id = minted["upload_id"]
+        # The upload URL leads to this very mount: the adapter derived its path.
+        assert minted["upload_url"].startswith(f"{mount_url}/"), (minted["upload_url"], mount_url)
+        put = httpx.put(minted["upload_url"], content=png, headers=minted["upload_headers"], timeout=10)
+        assert put.status_code == 200, put.text
+        assert put.json()["size"] == len(png)
+        status = client.get(f"{mount_url}/v1/characters/uploads/{upload_id}")
+        assert status.status_code == 200 and status.json()["state"] == "uploaded", status.text
+        classified = client.post(f"{mount_url}/v1/characters/uploads/classify", json={"upload_id": upload_id})
+        assert classified.status_code == 200 and classified.json()["content_type"] == "image/png", classified.text
+        created = client.post(f"{mount_url}/v1/characters", json={"upload_ids": [upload_id]})
+        assert created.status_code == 201, created.text
+        character: dict[str, object] = created.json()
+        again = client.get(f"{mount_url}/v1/characters/{character['id']}")
+        assert again.status_code == 200 and again.json() == character
+        # A consumed upload cannot be consumed twice: the spec's error body, not the framework's.
+        twice = client.post(f"{mount_url}/v1/characters", json={"upload_ids": [upload_id]})
+        assert twice.status_code == 409 and twice.json()["error"]["code"], twice.text
+        malformed = client.post(
+            f"{mount_url}{INIT}", content=b"{not json", headers={"Content-Type": "application/json"}
+        )
+        assert malformed.status_code == 400 and malformed.json()["error"]["type"] == "invalid_request_error"
+        return character
+
+
+@contextlib.contextmanager
+def stalled_uploads(mount_url: str, headers: Mapping[str, str], count: int = 200) -> Iterator[list[socket.socket]]:
+    """``count`` signed PUTs that send their headers and then nothing, held open for the block."""
+    with httpx.Client(headers=dict(headers), timeout=10) as client:
+        minted = [mint(client, mount_url) for _ in range(count)]
+    connections: list[socket.socket] = []
+    try:
+        for upload in minted:
+            connection = connect(upload["upload_url"])
+            send_head(
+                connection,
+                "PUT",
+                target_of(upload["upload_url"]),
+                {"Content-Type": "image/png", "Content-Length": "1000"},
+            )
+            connections.append(connection)
+        yield connections
+    finally:
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.close()
+
+
+def mint_while_stalled(mount_url: str, headers: Mapping[str, str], count: int = 200) -> None:
+    """The stalled-upload test: with ``count`` PUTs stalled, a mint on a fresh connection completes in time."""
+    with stalled_uploads(mount_url, headers, count), httpx.Client(headers=dict(headers), timeout=5) as fresh:
+        assert mint(fresh, mount_url)["upload_id"].startswith("upl_")
