@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Iterator, Mapping
+from typing import Any
 
 import httpx
 
@@ -20,12 +21,18 @@ INIT = "/v1/characters/uploads/init"
 PNG_BODY = {"filename": "front.png", "extension": "png", "content_type": "image/png"}
 
 
-def mint(client: httpx.Client, mount_url: str) -> dict[str, str]:
+def mint(client: httpx.Client, mount_url: str) -> dict[str, Any]:
     """``POST .../init`` for one PNG; the answer's JSON."""
     response = client.post(f"{mount_url}{INIT}", json=PNG_BODY)
     assert response.status_code == 201, response.text
-    minted: dict[str, str] = response.json()
+    minted: dict[str, Any] = response.json()
     return minted
+
+
+def answered(response: httpx.Response, status: int) -> Any:
+    """The JSON of ``response``, which must have ``status``."""
+    assert response.status_code == status, (response.status_code, response.text)
+    return response.json()
 
 
 def full_flow(mount_url: str, headers: Mapping[str, str]) -> dict[str, object]:
