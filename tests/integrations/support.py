@@ -44,24 +44,21 @@ def full_flow(mount_url: str, headers: Mapping[str, str]) -> dict[str, object]:
         # The upload URL leads to this very mount: the adapter derived its path.
         assert minted["upload_url"].startswith(f"{mount_url}/"), (minted["upload_url"], mount_url)
         put = httpx.put(minted["upload_url"], content=png, headers=minted["upload_headers"], timeout=10)
-        assert put.status_code == 200, put.text
-        assert put.json()["size"] == len(png)
-        status = client.get(f"{mount_url}/v1/characters/uploads/{upload_id}")
-        assert status.status_code == 200 and status.json()["state"] == "uploaded", status.text
-        classified = client.post(f"{mount_url}/v1/characters/uploads/classify", json={"upload_id": upload_id})
-        assert classified.status_code == 200 and classified.json()["content_type"] == "image/png", classified.text
-        created = client.post(f"{mount_url}/v1/characters", json={"upload_ids": [upload_id]})
-        assert created.status_code == 201, created.text
-        character: dict[str, object] = created.json()
-        again = client.get(f"{mount_url}/v1/characters/{character['id']}")
-        assert again.status_code == 200 and again.json() == character
+        assert answered(put, 200)["size"] == len(png)
+        status = answered(client.get(f"{mount_url}/v1/characters/uploads/{upload_id}"), 200)
+        assert status["state"] == "uploaded"
+        classify = client.post(f"{mount_url}/v1/characters/uploads/classify", json={"upload_id": upload_id})
+        assert answered(classify, 200)["content_type"] == "image/png"
+        character: dict[str, object] = answered(
+            client.post(f"{mount_url}/v1/characters", json={"upload_ids": [upload_id]}), 201
+        )
+        assert answered(client.get(f"{mount_url}/v1/characters/{character['id']}"), 200) == character
         # A consumed upload cannot be consumed twice: the spec's error body, not the framework's.
         twice = client.post(f"{mount_url}/v1/characters", json={"upload_ids": [upload_id]})
-        assert twice.status_code == 409 and twice.json()["error"]["code"], twice.text
-        malformed = client.post(
-            f"{mount_url}{INIT}", content=b"{not json", headers={"Content-Type": "application/json"}
-        )
-        assert malformed.status_code == 400 and malformed.json()["error"]["type"] == "invalid_request_error"
+        assert answered(twice, 409)["error"]["code"] == "upload_consumed"
+        # Malformed JSON is the spec's 400, never a framework's 422.
+        malformed = client.post(f"{mount_url}{INIT}", content=b"{", headers={"Content-Type": "application/json"})
+        assert answered(malformed, 400)["error"]["type"] == "invalid_request_error"
         return character
 
 
