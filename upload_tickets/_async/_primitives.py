@@ -81,6 +81,7 @@ def as_resolver(teams: TeamSource) -> AsyncTeamResolver:
 class _ResolverOnThread:
     def __init__(self, resolver: TeamResolver) -> None:
         self.resolver = resolver
+        self.header_credentials = header_credentials(resolver)
 
     async def resolve(self, request: RequestContext) -> Team:
         return await offload(self.resolver.resolve, request)
@@ -92,6 +93,16 @@ class _DirectoryOnThread:
 
     async def team_for_key(self, api_key: str) -> Team | None:
         return await offload(self.directory.team_for_key, api_key)
+
+
+def header_credentials(resolver: object) -> bool:
+    """Whether ``resolver`` declares it reads only credentials a browser never sends by itself.
+
+    Such credentials (``X-Api-Key``, ``Authorization: Bearer``) cannot be borrowed by a
+    forged cross-site request, so adapters may exempt its routes from CSRF checks; a
+    resolver that reads cookies or sessions must not declare it (the default).
+    """
+    return getattr(resolver, "header_credentials", False) is True
 
 
 #: A request body as an embedder holds it: whole, a list of chunks, or a stream.
@@ -112,4 +123,4 @@ async def _each(chunks: Iterable[bytes]) -> AsyncIterator[bytes]:
         yield chunk
 
 
-__all__ = ["Body", "TeamSource", "as_resolver", "chunks_of", "offload", "shielded"]
+__all__ = ["Body", "TeamSource", "as_resolver", "chunks_of", "header_credentials", "offload", "shielded"]

@@ -41,6 +41,11 @@ def as_resolver(teams: TeamSource) -> TeamResolver:
     return ApiKeyResolver(cast("TeamDirectory", teams))
 
 
+def header_credentials(resolver: object) -> bool:
+    """Whether ``resolver`` declares it reads only credentials a browser never sends by itself (see the async twin)."""
+    return getattr(resolver, "header_credentials", False) is True
+
+
 #: A request body as an embedder holds it: whole, or its chunks.
 Body: TypeAlias = "bytes | Iterable[bytes]"
 
@@ -50,4 +55,4 @@ def chunks_of(body: Body) -> Iterable[bytes]:
     return [body] if isinstance(body, bytes) else body
 
 
-__all__ = ["Body", "TeamSource", "as_resolver", "chunks_of", "offload", "shielded"]
+__all__ = ["Body", "TeamSource", "as_resolver", "chunks_of", "header_credentials", "offload", "shielded"]

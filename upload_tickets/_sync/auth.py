@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from upload_tickets._identity import RequestContext, api_key_from, unknown_key
 from upload_tickets._models import Team
 from upload_tickets._sync.protocols import TeamDirectory
@@ -10,6 +12,9 @@ from upload_tickets._sync.protocols import TeamDirectory
 
 class ApiKeyResolver:
     """The spec's auth: an ``X-Api-Key: al_live_…`` header looked up in an :class:`TeamDirectory`."""
+
+    #: A browser never adds this header by itself, so a forged cross-site request cannot carry it.
+    header_credentials: ClassVar[bool] = True
 
     def __init__(self, directory: TeamDirectory) -> None:
         self.directory = directory
