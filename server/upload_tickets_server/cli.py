@@ -17,7 +17,8 @@ import anyio
 import attrs
 import sqlalchemy as sa
 
-from upload_tickets import DEFAULT_API_VERSION, AsyncUploadTickets, SweepReport
+from upload_tickets import DEFAULT_API_VERSION, AsyncSweeper, AsyncUploadTickets, SweepBeat, SweepReport
+from upload_tickets.sweeping import DEFAULT_SWEEP_EVERY_S, default_holder
 from upload_tickets_server.build import build, build_service, close_backend
 from upload_tickets_server.keys import KEY_PREFIX_LENGTH, KEY_START, KeyInfo, SqlTeamDirectory
 from upload_tickets_server.settings import Settings, env_default
@@ -267,35 +268,57 @@ def _keys(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-async def sweep_until_done(service: AsyncUploadTickets) -> SweepReport:
-    """Sweep until a pass finds nothing more to do; the totals of every pass. Closes the store after."""
+async def sweep_until_done(service: AsyncUploadTickets, every_s: float) -> SweepReport | None:
+    """Sweep until a pass finds nothing more to do, holding the store's sweep lease; ``None`` if another holds it.
+
+    The lease keeps a cron job off a store an app server is sweeping right now; the
+    heartbeat it records is what ``sweep --status`` reads. Closes the store after.
+    """
+    sweeper = AsyncSweeper(service, every_s=every_s, holder=f"cli:{default_holder()}")
     try:
-        return await _sweep_passes(service)
+        report = await sweeper.run_once(until_done=True)
+        await sweeper.release()
+        return report
     finally:
         await close_backend(service)
 
 
-async def _sweep_passes(service: AsyncUploadTickets) -> SweepReport:
-    total = SweepReport(tickets=0, blobs=0)
-    while True:
-        report = await service.sweep()
-        total = SweepReport(
-            tickets=total.tickets + report.tickets,
-            blobs=total.blobs + report.blobs,
-            characters=total.characters + report.characters,
-            skipped=tuple(sorted({*total.skipped, *report.skipped})),
-            claims=total.claims + report.claims,
-        )
-        if not (report.tickets or report.characters):
-            return total
+async def last_sweep(service: AsyncUploadTickets) -> SweepBeat | None:
+    """The heartbeat of the last finished sweep in the store. Closes the store after."""
+    try:
+        return await AsyncSweeper(service).last_sweep()
+    finally:
+        await close_backend(service)
 
 
-def _sweep(settings: Settings) -> int:
+def _sweep(settings: Settings, *, status: bool, max_age_s: float | None) -> int:
+    every_s = settings.sweep_interval_s or DEFAULT_SWEEP_EVERY_S
     service = build_service(settings)
-    report = anyio.run(sweep_until_done, service)
+    if status:
+        return _sweep_status(anyio.run(last_sweep, service), service.clock.now_us(), max_age_s or 3 * every_s)
+    report = anyio.run(sweep_until_done, service, every_s)
+    if report is None:
+        print("another process holds the sweep lease and is sweeping; nothing done")
+        return 0
     print(f"swept {report.tickets} expired tickets and {report.blobs} blobs; finished {report.characters} characters")
     if report.skipped:
         print(f"could not reach: {', '.join(report.skipped)}")
+        return 1
+    return 0
+
+
+def _sweep_status(beat: SweepBeat | None, now_us: int, max_age_s: float) -> int:
+    if beat is None:
+        print("no sweep has ever finished on this store: run `upload-tickets sweep` from cron or sweep in the app")
+        return 1
+    age_s = (now_us - beat.finished_at_us) / 1_000_000
+    finished = dt.datetime.fromtimestamp(beat.finished_at_us / 1_000_000, dt.UTC)
+    print(
+        f"last sweep finished {_timestamp(finished)} ({age_s:.0f} s ago) by {beat.holder}: {beat.tickets} tickets,"
+        f" {beat.blobs} blobs, {beat.characters} characters"
+    )
+    if age_s > max_age_s:
+        print(f"stale: older than {max_age_s:.0f} s; is any sweeper running?")
         return 1
     return 0
 
@@ -344,9 +367,21 @@ def build_parser() -> argparse.ArgumentParser:
         _KEYS_OPTIONS,
     )
     revoke.add_argument("key", metavar="KEY_ID", help="the id 'keys list' shows, or the key itself")
-    _add_options(
+    sweep = _add_options(
         commands.add_parser("sweep", help="evict expired tickets and their bytes once", epilog=_ENV_NOTE),
         _SWEEP_OPTIONS,
+    )
+    sweep.add_argument(
+        "--status",
+        action="store_true",
+        help="print the last finished sweep (any process's) instead; exit 1 if there is none or it is stale",
+    )
+    sweep.add_argument(
+        "--max-age",
+        type=float,
+        default=None,
+        metavar="S",
+        help="with --status: how old the last sweep may be, in seconds (default: 3 sweep intervals)",
     )
     return root
 
@@ -362,7 +397,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return serve(_settings(args), args.log_level, show_walkthrough=args.walkthrough)
     if args.command == "keys":
         return _keys(args, root)
-    return _sweep(_settings(args))
+    return _sweep(_settings(args), status=args.status, max_age_s=args.max_age)
 
 
 if __name__ == "__main__":

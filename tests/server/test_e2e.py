@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -91,6 +92,9 @@ def test_every_error_status(server: RunningServer, keys: dict[str, str]) -> None
     )
 
 
+CLI = (sys.executable, "-m", "upload_tickets_server.cli")
+
+
 def test_short_ttls_expire_urls_then_tickets(tmp_path: Path) -> None:
     server = start_server(tmp_path, "--upload-url-ttl", "1", "--ticket-ttl", "2", "--sweep-interval", "0")
     try:
@@ -107,8 +111,14 @@ def test_short_ttls_expire_urls_then_tickets(tmp_path: Path) -> None:
         time.sleep(max(0.0, minted_by + 2.1 - time.time()))
         gone = _post(server, key, CHARACTERS, {"upload_ids": [uploaded["upload_id"]]})
         assert (gone.status_code, _code(gone)) == (410, "upload_expired")
+        # No sweeper ran yet (the server's is off): the heartbeat says so, and fails the check.
+        never = subprocess.run([*CLI, "sweep", "--status", "--data-dir", str(tmp_path)], capture_output=True, text=True)
+        assert (never.returncode, "no sweep has ever finished" in never.stdout) == (1, True), never
         assert "swept 2 expired tickets and 1 blobs" in cli("sweep", "--data-dir", str(tmp_path))
         assert not list((tmp_path / "blobs").rglob("upl_*"))
+        beat = cli("sweep", "--status", "--data-dir", str(tmp_path))
+        assert "by cli:" in beat
+        assert "2 tickets, 1 blobs" in beat
     finally:
         server.stop()
 

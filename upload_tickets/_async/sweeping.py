@@ -49,13 +49,20 @@ class AsyncSweeper:
         self.holder = holder or default_holder()
         self._ledger = service.store if isinstance(service.store, AsyncSweepLedger) else None
 
-    async def run_once(self) -> SweepReport | None:
-        """Sweep if this process holds (or takes) the lease; ``None`` when another process does."""
+    async def run_once(self, *, until_done: bool = False) -> SweepReport | None:
+        """Sweep if this process holds (or takes) the lease; ``None`` when another process does.
+
+        ``until_done`` repeats the sweep until a pass finds nothing more to evict or settle
+        (a cron job's backlog) and reports the totals.
+        """
         if self._ledger is not None:
             lease_us = int(2 * self.every_s * SECOND_US)
             if not await self._ledger.claim_sweep(self.holder, self.service.clock.now_us(), lease_us):
                 return None
-        report = await self.service.sweep()
+        report = last = await self.service.sweep()
+        while until_done and (last.tickets or last.characters):
+            last = await self.service.sweep()
+            report = _added(report, last)
         if self._ledger is not None:
             beat = SweepBeat(
                 holder=self.holder,
@@ -83,6 +90,16 @@ class AsyncSweeper:
     async def last_sweep(self) -> SweepBeat | None:
         """The heartbeat of the last sweep any process finished, or ``None`` (a store without a ledger too)."""
         return None if self._ledger is None else await self._ledger.last_sweep()
+
+
+def _added(total: SweepReport, report: SweepReport) -> SweepReport:
+    return SweepReport(
+        tickets=total.tickets + report.tickets,
+        blobs=total.blobs + report.blobs,
+        characters=total.characters + report.characters,
+        skipped=tuple(sorted({*total.skipped, *report.skipped})),
+        claims=total.claims + report.claims,
+    )
 
 
 def _log_report(report: SweepReport) -> None:

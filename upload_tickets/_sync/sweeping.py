@@ -48,13 +48,20 @@ class Sweeper:
         self.holder = holder or default_holder()
         self._ledger = service.store if isinstance(service.store, SweepLedger) else None
 
-    def run_once(self) -> SweepReport | None:
-        """Sweep if this process holds (or takes) the lease; ``None`` when another process does."""
+    def run_once(self, *, until_done: bool = False) -> SweepReport | None:
+        """Sweep if this process holds (or takes) the lease; ``None`` when another process does.
+
+        ``until_done`` repeats the sweep until a pass finds nothing more to evict or settle
+        (a cron job's backlog) and reports the totals.
+        """
         if self._ledger is not None:
             lease_us = int(2 * self.every_s * SECOND_US)
             if not self._ledger.claim_sweep(self.holder, self.service.clock.now_us(), lease_us):
                 return None
-        report = self.service.sweep()
+        report = last = self.service.sweep()
+        while until_done and (last.tickets or last.characters):
+            last = self.service.sweep()
+            report = _added(report, last)
         if self._ledger is not None:
             beat = SweepBeat(
                 holder=self.holder,
@@ -82,6 +89,16 @@ class Sweeper:
     def last_sweep(self) -> SweepBeat | None:
         """The heartbeat of the last sweep any process finished, or ``None`` (a store without a ledger too)."""
         return None if self._ledger is None else self._ledger.last_sweep()
+
+
+def _added(total: SweepReport, report: SweepReport) -> SweepReport:
+    return SweepReport(
+        tickets=total.tickets + report.tickets,
+        blobs=total.blobs + report.blobs,
+        characters=total.characters + report.characters,
+        skipped=tuple(sorted({*total.skipped, *report.skipped})),
+        claims=total.claims + report.claims,
+    )
 
 
 def _log_report(report: SweepReport) -> None:
