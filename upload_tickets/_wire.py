@@ -16,6 +16,7 @@ from typing import Any, Literal
 import attrs
 
 from upload_tickets._errors import (
+    ConfigurationError,
     InvalidRequest,
     MethodNotAllowed,
     RateLimited,
@@ -92,7 +93,8 @@ def error_response(error: UploadTicketsError) -> HttpResponse:
     elif isinstance(error, Unauthenticated) and error.challenge:
         headers = (("WWW-Authenticate", error.challenge),)
     message = error.message
-    if error.http_status >= 500:
+    # A setup mistake's message names its fix and no host or table: the developer should see it.
+    if error.http_status >= 500 and not isinstance(error, ConfigurationError):
         # Driver messages name hosts, ports and tables: they go to the log, not to API clients.
         _log.warning("answering %d %s: %s", error.http_status, error.code, error.message)
         message = _PUBLIC_5XX_MESSAGES.get(error.code, "the service failed; retry later")

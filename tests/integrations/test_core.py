@@ -72,6 +72,8 @@ def test_a_mounted_app_that_never_started_its_sweep_answers_with_the_fix(caplog:
     refused = _answer(host, "POST", "/api/v1/characters/uploads/init", json=INIT_BODY, headers=AUTH)
     assert refused.status_code == 500
     assert refused.json()["error"]["code"] == "configuration_error"
+    # The developer sees the fix in the answer, and in the log.
+    assert "sweep='external'" in refused.json()["error"]["message"]
     assert "lifespan=uploads.lifespan" in caplog.text
 
 

@@ -28,7 +28,8 @@ class MountPoint:
         if self.prefix is not None:
             raise ConfigurationError(
                 f"this upload-tickets adapter is mounted at {self.prefix!r} and at {prefix!r}:"
-                " build one adapter per mount point"
+                " build one adapter per mount point (behind a proxy that strips a prefix, give the adapter"
+                " that prefix as its root_path)"
             )
         signer = self.api.service.signer
         serve_at = getattr(signer, "serve_at", None)

@@ -192,9 +192,10 @@ class UploadTicketsApp:
 
 
 _NOT_SWEPT = (
-    "no sweep runs for this upload-tickets app: a host framework does not run a mounted app's lifespan."
-    " Pass lifespan=uploads.lifespan to your app (or enter `async with uploads.lifespan():` in your own),"
-    " or build the app with sweep='external' and run `upload-tickets sweep` from cron"
+    "no sweep runs for this upload-tickets app: its lifespan never ran (a host framework does not run"
+    " a mounted app's lifespan). Give the host app the adapter's lifespan (Starlette(lifespan=uploads.lifespan),"
+    " or `async with uploads.lifespan():` in your own), or build it with sweep='external' and run"
+    " `upload-tickets sweep` from cron"
 )
 
 

@@ -1,0 +1,1 @@
+"""The Flask example: ``./dev example flask`` serves ``app:app`` under waitress."""

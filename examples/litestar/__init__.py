@@ -1,0 +1,1 @@
+"""upload-tickets plugged into a Litestar app (``./dev example litestar``)."""

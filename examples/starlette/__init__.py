@@ -1,0 +1,1 @@
+"""upload-tickets mounted in a Starlette app (``./dev example starlette``)."""
