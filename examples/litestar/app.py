@@ -6,24 +6,19 @@ operations are listed in Litestar's /schema/openapi.json and in /uploads/openapi
 
 import os
 
-import attrs
 from litestar import Litestar, get
 
 from upload_tickets import (
-    CHARACTERS_POST,
     AsyncMemoryBlobStore,
     AsyncMemoryTeamDirectory,
     AsyncUploadTickets,
     HmacSigner,
-    RateTable,
     Team,
     async_backend_from_url,
 )
 from upload_tickets.http import AsyncHttpApi
 from upload_tickets.integrations.litestar import UploadTicketsPlugin
 
-# The spec's bucket (30/min, burst 60 per team); UPLOAD_TICKETS_BURST as for `upload-tickets serve`.
-burst = int(os.environ.get("UPLOAD_TICKETS_BURST", CHARACTERS_POST.burst))
 backend = async_backend_from_url("memory://")
 service = AsyncUploadTickets(
     store=backend.store,
@@ -31,7 +26,6 @@ service = AsyncUploadTickets(
     # Only the origin: the plugin fills in the upload host's path (/uploads/uploads/...).
     signer=HmacSigner(os.environ.get("UPLOAD_TICKETS_ORIGIN", "http://127.0.0.1:8000"), {"k1": os.urandom(32)}, "k1"),
     blobs=AsyncMemoryBlobStore(),
-    rates=RateTable.shared(attrs.evolve(CHARACTERS_POST, burst=burst)),
 )
 teams = AsyncMemoryTeamDirectory({os.environ.get("UPLOAD_TICKETS_DEMO_KEY", "al_live_demo_key_0001"): Team("demo")})
 

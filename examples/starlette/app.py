@@ -5,27 +5,22 @@ uvicorn serves it on PORT (8000); upload URLs start with UPLOAD_TICKETS_ORIGIN.
 
 import os
 
-import attrs
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from upload_tickets import (
-    CHARACTERS_POST,
     AsyncMemoryBlobStore,
     AsyncMemoryTeamDirectory,
     AsyncUploadTickets,
     HmacSigner,
-    RateTable,
     Team,
     async_backend_from_url,
 )
 from upload_tickets.http import AsyncHttpApi
 from upload_tickets.integrations.starlette import UploadTicketsMount
 
-# The spec's bucket (30/min, burst 60 per team); UPLOAD_TICKETS_BURST as for `upload-tickets serve`.
-burst = int(os.environ.get("UPLOAD_TICKETS_BURST", CHARACTERS_POST.burst))
 backend = async_backend_from_url("memory://")
 service = AsyncUploadTickets(
     store=backend.store,
@@ -33,7 +28,6 @@ service = AsyncUploadTickets(
     # Only the origin: the mount fills in the upload host's path (/uploads/uploads/...).
     signer=HmacSigner(os.environ.get("UPLOAD_TICKETS_ORIGIN", "http://127.0.0.1:8000"), {"k1": os.urandom(32)}, "k1"),
     blobs=AsyncMemoryBlobStore(),
-    rates=RateTable.shared(attrs.evolve(CHARACTERS_POST, burst=burst)),
 )
 teams = AsyncMemoryTeamDirectory({os.environ.get("UPLOAD_TICKETS_DEMO_KEY", "al_live_demo_key_0001"): Team("demo")})
 uploads = UploadTicketsMount("/uploads", AsyncHttpApi(service, teams))

@@ -248,7 +248,6 @@ def example() -> Iterator[str]:
         "PORT": str(port),
         "UPLOAD_TICKETS_ORIGIN": f"http://127.0.0.1:{port}",
         "UPLOAD_TICKETS_DEMO_KEY": KEY,
-        "UPLOAD_TICKETS_BURST": "1000",  # the stalled-upload check mints 201 tickets with one key
     }
     with running(["./dev", "example", "flask"], port_answers(port), env=env, cwd=REPO, name="flask example"):
         yield f"http://127.0.0.1:{port}/uploads"

@@ -184,7 +184,6 @@ def example(example_log: Path) -> Iterator[str]:
         "UPLOAD_TICKETS_ORIGIN": f"http://127.0.0.1:{port}",
         "UPLOAD_TICKETS_DEMO_KEY": DEMO_KEY,
         # Room for the 200 stalled mints on top of the flow (the spec's burst is 60).
-        "UPLOAD_TICKETS_BURST": "1000",
     }
     with running(["./dev", "example", "litestar"], port_answers(port), env=env, cwd=ROOT, log=example_log):
         yield f"http://127.0.0.1:{port}/uploads"
