@@ -58,6 +58,24 @@ def test_one_adapter_cannot_serve_two_mounts() -> None:
         mount.bind("/other")
 
 
+def test_a_provisional_mount_gains_the_servers_root_path_once() -> None:
+    api = memory_api()
+    mount = MountPoint(api)
+    mount.bind("/uploads", provisional=True)  # learnt at startup
+    assert api.service.signer.base_url == "http://uploads.test/uploads/uploads"  # type: ignore[attr-defined]
+    mount.bind("/api/uploads")  # the first request shows uvicorn's --root-path /api
+    assert api.service.signer.base_url == "http://uploads.test/api/uploads/uploads"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigurationError, match="mounted at"):
+        mount.bind("/v2/api/uploads")  # settled: no second move
+
+
+def test_a_provisional_mount_never_moves_elsewhere() -> None:
+    mount = MountPoint(memory_api())
+    mount.bind("/uploads", provisional=True)
+    with pytest.raises(ConfigurationError, match="mounted at '/uploads' and at '/files'"):
+        mount.bind("/files")
+
+
 def _answer(app: Any, method: str, url: str, **kwargs: Any) -> httpx.Response:
     async def call() -> httpx.Response:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:

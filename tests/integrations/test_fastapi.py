@@ -187,7 +187,9 @@ def test_upload_urls_follow_a_nested_prefix_behind_the_servers_root_path() -> No
 
     # As under `uvicorn --root-path /edge` behind a proxy that strips /edge.
     with TestClient(app, root_path="/edge") as client:
-        assert uploads.mount.prefix is None  # only a request tells the root path
+        # Bound at startup (a mint outside any request gets a URL under the include) ...
+        assert uploads.mount.prefix == "/api/media"
+        # ... and the first request adds the root path only it can tell.
         # The app's own endpoint, first: its service dependency binds the mount.
         url = answered(client.post("/edge/mint", headers=AUTH), 200)["upload_url"]
         assert isinstance(service.signer, HmacSigner)

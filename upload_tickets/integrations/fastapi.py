@@ -122,6 +122,9 @@ class UploadTicketsRouter:
                 " build one router per mount point"
             )
         self._included = prefixes[0] if prefixes else self._included
+        if self._included is not None:
+            # Upload URLs are right from startup; a server root path seen later is added to it.
+            self.mount.bind(self._included, provisional=True)
         async with anyio.create_task_group() as tasks:
             if self.sweeper is not None:
                 tasks.start_soon(_sweep_forever, self.sweeper)
