@@ -8,19 +8,38 @@ base URL of the mount, e.g. ``http://127.0.0.1:PORT/uploads``.
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.server.rawhttp import connect, send_head, target_of
 from upload_tickets.testing import image_bytes
+from upload_tickets.testing.processes import free_port, port_answers, running
+
+ROOT = Path(__file__).resolve().parents[2]
 
 INIT = "/v1/characters/uploads/init"
 PNG_BODY = {"filename": "front.png", "extension": "png", "content_type": "image/png"}
 #: How many tickets the stalled PUTs share.
 STALLED_TICKETS = 5
+
+
+@contextlib.contextmanager
+def example_app(name: str, api_key: str, log: Path | None = None) -> Iterator[str]:
+    """``./dev example NAME`` on a free port, ``api_key`` its demo key; the base URL of its ``/uploads`` mount."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "UPLOAD_TICKETS_ORIGIN": f"http://127.0.0.1:{port}",
+        "UPLOAD_TICKETS_DEMO_KEY": api_key,
+    }
+    with running(["./dev", "example", name], port_answers(port), env=env, cwd=ROOT, name=f"{name} example", log=log):
+        yield f"http://127.0.0.1:{port}/uploads"
 
 
 def mint(client: httpx.Client, mount_url: str) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import wsgiref.simple_server
 from collections.abc import Iterator
@@ -133,3 +135,21 @@ def wsgi_server() -> Iterator[str]:
 
 def test_the_wsgi_app_runs_the_whole_flow_under_its_mount(wsgi_server: str) -> None:
     full_flow(wsgi_server, AUTH)
+
+
+@pytest.mark.parametrize(
+    ("adapter", "framework", "extra"),
+    [
+        ("fastapi", "fastapi", "fastapi"),
+        ("starlette", "starlette", "starlette"),
+        ("litestar", "litestar", "litestar"),
+        ("flask", "flask", "flask"),
+        ("django", "django", "django"),
+    ],
+)
+def test_an_adapter_without_its_framework_says_which_extra_to_install(adapter: str, framework: str, extra: str) -> None:
+    script = f"import sys; sys.modules[{framework!r}] = None; import upload_tickets.integrations.{adapter}"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert result.returncode != 0
+    assert f"upload_tickets.integrations.{adapter} needs " in result.stderr
+    assert f"pip install 'upload-tickets[{extra}]'" in result.stderr

@@ -15,7 +15,6 @@ import io
 import itertools
 import json
 import logging
-import os
 import subprocess
 import sys
 import threading
@@ -41,7 +40,7 @@ from django.core.management.base import CommandError, SystemCheckError
 from django.test import AsyncClient, Client, override_settings
 from django.urls import include, path, set_script_prefix
 
-from tests.integrations.support import full_flow, mint_while_stalled
+from tests.integrations.support import example_app, full_flow, mint_while_stalled
 from upload_tickets import MintRequest, Team, Unauthenticated
 from upload_tickets.auth import RequestContext
 from upload_tickets.http import AsyncHttpApi, HttpApi
@@ -57,7 +56,6 @@ from upload_tickets.testing.kit import (
     memory_api,
     memory_service,
 )
-from upload_tickets.testing.processes import free_port, port_answers, running
 
 if not settings.configured:
     # Only this test module uses Django; it shares the pytest process with the others.
@@ -503,16 +501,8 @@ def test_the_examples_manage_py_checks_sweeps_and_reports_a_missing_heartbeat() 
 @pytest.fixture(scope="module", params=["django", "django-asgi"])
 def example(request: pytest.FixtureRequest) -> Iterator[str]:
     """The example under waitress (WSGI, sync API) or uvicorn (ASGI, async API), started by ``./dev example``."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "UPLOAD_TICKETS_ORIGIN": f"http://127.0.0.1:{port}",
-        "UPLOAD_TICKETS_DEMO_KEY": KEY,
-    }
-    command = ["./dev", "example", request.param]
-    with running(command, port_answers(port), env=env, cwd=REPO, name=f"{request.param} example"):
-        yield f"http://127.0.0.1:{port}/uploads"
+    with example_app(request.param, KEY) as url:
+        yield url
 
 
 def test_the_example_runs_the_full_flow(example: str) -> None:
@@ -521,16 +511,3 @@ def test_the_example_runs_the_full_flow(example: str) -> None:
 
 def test_the_example_mints_while_200_uploads_stall(example: str) -> None:
     mint_while_stalled(example, AUTH)
-
-
-def test_without_django_the_import_error_names_the_extra() -> None:
-    code = (
-        "import sys\n"
-        "sys.modules['django'] = None\n"
-        "try:\n"
-        "    import upload_tickets.integrations.django\n"
-        "except ImportError as error:\n"
-        "    print(error)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    assert "upload_tickets.integrations.django needs Django: pip install 'upload-tickets[django]'" in result.stdout

@@ -4,9 +4,6 @@
 # parameters, and those name a local `uploads` that a string annotation could not reach.
 
 import logging
-import os
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import AsyncIterator, Iterator
@@ -20,14 +17,13 @@ import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
 
-from tests.integrations.support import PNG_BODY, answered, full_flow, mint_while_stalled
+from tests.integrations.support import PNG_BODY, answered, example_app, full_flow, mint_while_stalled
 from upload_tickets import AsyncUploadTickets, ConfigurationError, HmacSigner, MintRequest, Team
 from upload_tickets.http import BodyDeadlines
 from upload_tickets.integrations.fastapi import UploadTicketsRouter
 from upload_tickets.openapi import openapi_document
 from upload_tickets.testing import image_bytes
 from upload_tickets.testing.kit import AsyncKitService, async_memory_api, async_memory_service
-from upload_tickets.testing.processes import free_port, port_answers, running
 
 with warnings.catch_warnings():
     # Starlette 1.x would rather its test client ran on httpx2; the repo's test tools install httpx.
@@ -278,15 +274,8 @@ def test_a_stalled_upload_body_is_cut_off_with_the_spec_408() -> None:
 @pytest.fixture(scope="module")
 def example() -> Iterator[str]:
     """``./dev example fastapi`` (uvicorn) on a free port; the base URL of the router's prefix."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "UPLOAD_TICKETS_ORIGIN": f"http://127.0.0.1:{port}",
-        "UPLOAD_TICKETS_DEMO_KEY": DEMO_KEY,
-    }
-    with running(["./dev", "example", "fastapi"], port_answers(port), env=env, cwd=ROOT):
-        yield f"http://127.0.0.1:{port}/uploads"
+    with example_app("fastapi", DEMO_KEY) as url:
+        yield url
 
 
 def test_the_example_under_uvicorn_serves_the_whole_flow(example: str) -> None:
@@ -301,11 +290,3 @@ def test_the_example_under_uvicorn_serves_the_whole_flow(example: str) -> None:
 
 def test_the_example_mints_while_200_uploads_stall(example: str) -> None:
     mint_while_stalled(example, {"X-Api-Key": DEMO_KEY})
-
-
-def test_without_fastapi_the_import_error_says_what_to_install() -> None:
-    script = "import sys; sys.modules['fastapi'] = None; import upload_tickets.integrations.fastapi"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
-    assert result.returncode != 0
-    assert "upload_tickets.integrations.fastapi needs FastAPI" in result.stderr
-    assert "pip install 'upload-tickets[fastapi]'" in result.stderr

@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -25,14 +22,13 @@ from flask.testing import FlaskClient
 from werkzeug.middleware.dispatcher import DispatcherMiddleware
 from werkzeug.test import Client
 
-from tests.integrations.support import full_flow, mint_while_stalled
+from tests.integrations.support import example_app, full_flow, mint_while_stalled
 from upload_tickets import ConfigurationError, MintRequest, Team
 from upload_tickets.integrations._body import CHUNK_BYTES
 from upload_tickets.integrations.flask import UploadTicketsBlueprint
 from upload_tickets.sweeping import Sweep, Sweeper
 from upload_tickets.testing import image_bytes
 from upload_tickets.testing.kit import KitService, async_memory_api, memory_api, memory_service
-from upload_tickets.testing.processes import free_port, port_answers, running
 
 REPO = Path(__file__).resolve().parents[2]
 KEY = "al_live_flask_tests_0001"
@@ -242,15 +238,8 @@ def test_flask_upload_tickets_sweep_and_its_status() -> None:
 
 @pytest.fixture(scope="module")
 def example() -> Iterator[str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "UPLOAD_TICKETS_ORIGIN": f"http://127.0.0.1:{port}",
-        "UPLOAD_TICKETS_DEMO_KEY": KEY,
-    }
-    with running(["./dev", "example", "flask"], port_answers(port), env=env, cwd=REPO, name="flask example"):
-        yield f"http://127.0.0.1:{port}/uploads"
+    with example_app("flask", KEY) as url:
+        yield url
 
 
 def test_the_example_under_waitress_runs_the_full_flow(example: str) -> None:
@@ -259,16 +248,3 @@ def test_the_example_under_waitress_runs_the_full_flow(example: str) -> None:
 
 def test_the_example_under_waitress_mints_while_200_uploads_stall(example: str) -> None:
     mint_while_stalled(example, AUTH)
-
-
-def test_without_flask_the_import_error_names_the_extra() -> None:
-    code = (
-        "import sys\n"
-        "sys.modules['flask'] = None\n"
-        "try:\n"
-        "    import upload_tickets.integrations.flask\n"
-        "except ImportError as error:\n"
-        "    print(error)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
-    assert "pip install 'upload-tickets[flask]'" in result.stdout

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -21,12 +18,11 @@ from litestar import Litestar, get
 from litestar.config.csrf import CSRFConfig
 from litestar.testing import TestClient
 
-from tests.integrations.support import PNG_BODY, answered, full_flow, mint_while_stalled
+from tests.integrations.support import PNG_BODY, answered, example_app, full_flow, mint_while_stalled
 from upload_tickets import HmacSigner, MintRequest, Team
 from upload_tickets.integrations.litestar import UploadTicketsPlugin
 from upload_tickets.testing import image_bytes
 from upload_tickets.testing.kit import AsyncKitService, async_memory_api, async_memory_service
-from upload_tickets.testing.processes import free_port, port_answers, running
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "al_live_litestar_0001"
@@ -177,16 +173,8 @@ def example_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def example(example_log: Path) -> Iterator[str]:
     """``./dev example litestar`` (uvicorn) on a free port; the mount's base URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "UPLOAD_TICKETS_ORIGIN": f"http://127.0.0.1:{port}",
-        "UPLOAD_TICKETS_DEMO_KEY": DEMO_KEY,
-        # Room for the 200 stalled mints on top of the flow (the spec's burst is 60).
-    }
-    with running(["./dev", "example", "litestar"], port_answers(port), env=env, cwd=ROOT, log=example_log):
-        yield f"http://127.0.0.1:{port}/uploads"
+    with example_app("litestar", DEMO_KEY, log=example_log) as url:
+        yield url
 
 
 def test_the_example_under_uvicorn_serves_the_whole_flow(example: str, example_log: Path) -> None:
@@ -199,11 +187,3 @@ def test_the_example_under_uvicorn_serves_the_whole_flow(example: str, example_l
 
 def test_the_example_mints_while_200_uploads_stall(example: str) -> None:
     mint_while_stalled(example, {"X-Api-Key": DEMO_KEY})
-
-
-def test_without_litestar_the_import_error_says_what_to_install() -> None:
-    script = "import sys; sys.modules['litestar'] = None; import upload_tickets.integrations.litestar"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
-    assert result.returncode != 0
-    assert "upload_tickets.integrations.litestar needs Litestar" in result.stderr
-    assert "pip install 'upload-tickets[litestar]'" in result.stderr

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import subprocess
-import sys
 import time
 import warnings
 from collections.abc import Iterator
@@ -21,12 +18,11 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from tests.integrations.support import PNG_BODY, answered, full_flow, mint_while_stalled
+from tests.integrations.support import PNG_BODY, answered, example_app, full_flow, mint_while_stalled
 from upload_tickets import HmacSigner, Team
 from upload_tickets.integrations.starlette import UploadTicketsMount
 from upload_tickets.testing import image_bytes
 from upload_tickets.testing.kit import AsyncKitService, async_memory_api, async_memory_service
-from upload_tickets.testing.processes import free_port, port_answers, running
 
 with warnings.catch_warnings():
     # Starlette 1.x would rather its test client ran on httpx2; the repo's test tools install httpx.
@@ -146,16 +142,8 @@ def test_the_lifespan_sweep_evicts_an_expired_ticket() -> None:
 @pytest.fixture(scope="module")
 def example() -> Iterator[str]:
     """``./dev example starlette`` (uvicorn) on a free port; the mount's base URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "PORT": str(port),
-        "UPLOAD_TICKETS_ORIGIN": f"http://127.0.0.1:{port}",
-        "UPLOAD_TICKETS_DEMO_KEY": DEMO_KEY,
-        # Room for the 200 stalled mints on top of the flow (the spec's burst is 60).
-    }
-    with running(["./dev", "example", "starlette"], port_answers(port), env=env, cwd=ROOT):
-        yield f"http://127.0.0.1:{port}/uploads"
+    with example_app("starlette", DEMO_KEY) as url:
+        yield url
 
 
 def test_the_example_under_uvicorn_serves_the_whole_flow(example: str) -> None:
@@ -166,11 +154,3 @@ def test_the_example_under_uvicorn_serves_the_whole_flow(example: str) -> None:
 
 def test_the_example_mints_while_200_uploads_stall(example: str) -> None:
     mint_while_stalled(example, {"X-Api-Key": DEMO_KEY})
-
-
-def test_without_starlette_the_import_error_says_what_to_install() -> None:
-    script = "import sys; sys.modules['starlette'] = None; import upload_tickets.integrations.starlette"
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
-    assert result.returncode != 0
-    assert "upload_tickets.integrations.starlette needs Starlette" in result.stderr
-    assert "pip install 'upload-tickets[starlette]'" in result.stderr
