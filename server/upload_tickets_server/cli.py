@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "--status",
         action="store_true",
-        help="print the last finished sweep (any process's) instead; exit 1 if there is none or it is stale",
+        help="print the last finished sweep (any process's) instead; exit 1 if none or stale (default: sweep)",
     )
     sweep.add_argument(
         "--max-age",

@@ -20,18 +20,17 @@ answers its first request with a configuration error naming that fix.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 import anyio
 
-from upload_tickets import ConfigurationError, MethodNotAllowed, PayloadTooLarge, RequestTimeout, UploadTicketsError
+from upload_tickets import ConfigurationError, PayloadTooLarge, RequestTimeout
 from upload_tickets.http import AsyncHttpApi, BodyDeadlines, HttpResponse, closing
 from upload_tickets.integrations._body import CHUNK_BYTES, ClientDisconnected, RequestBody
 from upload_tickets.integrations._mount import MountPoint
-from upload_tickets.openapi import openapi_document
+from upload_tickets.integrations._own import OwnRoutes
 from upload_tickets.sweeping import DEFAULT_SWEEP_EVERY_S, AsyncSweeper, Sweep, sweep_every
 
 logger = logging.getLogger("upload_tickets.asgi")
@@ -61,10 +60,6 @@ def _relative_path(scope: Scope) -> str:
 
 def _declares_body(headers: dict[str, str]) -> bool:
     return "transfer-encoding" in headers or headers.get("content-length", "0") != "0"
-
-
-def _json(status: int, payload: object) -> HttpResponse:
-    return HttpResponse(status, (("Content-Type", "application/json"),), json.dumps(payload).encode())
 
 
 class UploadTicketsApp:
@@ -97,7 +92,7 @@ class UploadTicketsApp:
         self.on_shutdown = on_shutdown
         self.mount = MountPoint(api)
         self._sweeping = False
-        self._documents: dict[str, HttpResponse] = {}
+        self.own_routes = OwnRoutes(api)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -135,10 +130,9 @@ class UploadTicketsApp:
         except ConfigurationError as error:
             await self._send(send, self.api.error_response(error), headers)
             return
-        own = self._own_route(path, scope.get("root_path", ""))
+        own = self.own_routes.answer(method, path, scope.get("root_path", ""))
         if own is not None:
-            response = own if method == "GET" else self.api.error_response(_get_only(path, method))
-            await self._send(send, response, headers)
+            await self._send(send, own, headers)
             return
         query = scope["query_string"].decode("latin-1")
         outcome = await self.api.begin(method, path, query, headers, _transport(scope))
@@ -165,16 +159,6 @@ class UploadTicketsApp:
         if root_path:
             self.mount.bind(root_path)
 
-    def _own_route(self, path: str, root_path: str) -> HttpResponse | None:
-        if path == "/healthz":
-            return _json(200, {"status": "ok"})
-        if path != "/openapi.json":
-            return None
-        document = self._documents.get(root_path)
-        if document is None:
-            document = self._documents[root_path] = _json(200, openapi_document(self.api, prefix=root_path))
-        return document
-
     async def _send(self, send: Send, response: HttpResponse, headers: dict[str, str], body_read: bool = False) -> None:
         if not body_read and _declares_body(headers):
             response = closing(response)
@@ -197,10 +181,6 @@ _NOT_SWEPT = (
     " or `async with uploads.lifespan():` in your own), or build it with sweep='external' and run"
     " `upload-tickets sweep` from cron"
 )
-
-
-def _get_only(path: str, method: str) -> UploadTicketsError:
-    return MethodNotAllowed(f"{path} takes GET, not {method}", allow=("GET",))
 
 
 def create_app(

@@ -27,7 +27,6 @@ try:
 except ImportError as error:
     raise ImportError("upload_tickets.integrations.flask needs Flask: pip install 'upload-tickets[flask]'") from error
 
-import json
 import logging
 from collections.abc import Callable
 
@@ -35,11 +34,11 @@ import click
 from flask.sansio.blueprints import BlueprintSetupState
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
-from upload_tickets import ConfigurationError, InvalidRequest, MethodNotAllowed, PayloadTooLarge
+from upload_tickets import ConfigurationError, InvalidRequest, PayloadTooLarge
 from upload_tickets.http import HttpApi, HttpResponse, iso8601
 from upload_tickets.integrations._mount import MountPoint
+from upload_tickets.integrations._own import OwnRoutes
 from upload_tickets.integrations.wsgi import respond, sweep_thread
-from upload_tickets.openapi import openapi_document
 from upload_tickets.sweeping import DEFAULT_SWEEP_EVERY_S, Sweep, Sweeper, sweep_every
 
 logger = logging.getLogger("upload_tickets.flask")
@@ -70,7 +69,7 @@ class UploadTicketsBlueprint(flask.Blueprint):
         #: This process's sweep thread (``None`` for ``"external"``).
         self.sweeping = sweep_thread(api, sweep)
         self._url_prefix: str | None = None
-        self._documents: dict[str, HttpResponse] = {}
+        self.own_routes = OwnRoutes(api)
         self.record(self._registered)
         self.before_app_request(self._start_sweeping)
         for rule in ("/", "/<path:rest>"):
@@ -96,11 +95,9 @@ class UploadTicketsBlueprint(flask.Blueprint):
         except ConfigurationError as error:
             logger.error("%s", error)
             return _answer(self.api.error_response(error))
-        if path in ("/openapi.json", "/healthz"):
-            if request.method != "GET":
-                refused = MethodNotAllowed(f"{path} takes GET, not {request.method}", allow=("GET",))
-                return _answer(self.api.error_response(refused))
-            return _answer(self._own_route(path, prefix))
+        own = self.own_routes.answer(request.method, path, prefix)
+        if own is not None:
+            return _answer(own)
         headers = {name.lower(): value for name, value in request.headers.items()}
         transport = {
             "client": (request.environ.get("REMOTE_ADDR"), request.environ.get("REMOTE_PORT")),
@@ -124,14 +121,6 @@ class UploadTicketsBlueprint(flask.Blueprint):
             )
         return served
 
-    def _own_route(self, path: str, prefix: str) -> HttpResponse:
-        if path == "/healthz":
-            return _json({"status": "ok"})
-        document = self._documents.get(prefix)
-        if document is None:
-            document = self._documents[prefix] = _json(openapi_document(self.api, prefix=prefix))
-        return document
-
 
 def _reader(request: flask.Request) -> Callable[[int], bytes]:
     """``read(n)`` over ``request.stream`` (bounded by Content-Length), werkzeug's refusals as the spec's errors."""
@@ -152,10 +141,6 @@ def _reader(request: flask.Request) -> Callable[[int], bytes]:
 
 def _answer(response: HttpResponse) -> flask.Response:
     return flask.Response(response.body, status=response.status, headers=list(response.headers))
-
-
-def _json(payload: object) -> HttpResponse:
-    return HttpResponse(200, (("Content-Type", "application/json"),), json.dumps(payload).encode())
 
 
 def _sweep_command(blueprint: UploadTicketsBlueprint) -> click.Command:

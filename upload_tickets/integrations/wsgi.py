@@ -27,6 +27,7 @@ from upload_tickets._models import Team
 from upload_tickets.http import HttpApi, HttpResponse
 from upload_tickets.integrations._body import CHUNK_BYTES
 from upload_tickets.integrations._mount import MountPoint
+from upload_tickets.integrations._own import OwnRoutes
 from upload_tickets.sweeping import DEFAULT_SWEEP_EVERY_S, Sweep, Sweeper, sweep_every
 
 logger = logging.getLogger("upload_tickets.wsgi")
@@ -151,6 +152,7 @@ class UploadTicketsWSGI:
             raise ConfigurationError(f"the WSGI app serves a sync HttpApi over UploadTickets, not {type(api).__name__}")
         self.api = api
         self.mount = MountPoint(api)
+        self.own_routes = OwnRoutes(api)
         self.sweeping = sweep_thread(api, sweep)
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -164,21 +166,21 @@ class UploadTicketsWSGI:
         except ConfigurationError as error:
             response = self.api.error_response(error)
         else:
-            transport = {
-                "client": (environ.get("REMOTE_ADDR"), environ.get("REMOTE_PORT")),
-                "scheme": environ.get("wsgi.url_scheme", "http"),
-            }
-            response = respond(
-                self.api,
-                environ["REQUEST_METHOD"],
-                environ.get("PATH_INFO", "") or "/",
-                environ.get("QUERY_STRING", ""),
-                headers,
-                _reader(environ, headers),
-                transport,
-            )
+            response = self._answer(environ, headers)
         start_response(status_line(response.status), [*response.headers, ("Content-Length", str(len(response.body)))])
         return [response.body]
+
+    def _answer(self, environ: dict[str, Any], headers: dict[str, str]) -> HttpResponse:
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "") or "/"
+        own = self.own_routes.answer(method, path, environ.get("SCRIPT_NAME", ""))
+        if own is not None:
+            return own
+        transport = {
+            "client": (environ.get("REMOTE_ADDR"), environ.get("REMOTE_PORT")),
+            "scheme": environ.get("wsgi.url_scheme", "http"),
+        }
+        query = environ.get("QUERY_STRING", "")
+        return respond(self.api, method, path, query, headers, _reader(environ, headers), transport)
 
 
 __all__ = ["SweepThread", "UploadTicketsWSGI", "body_chunks", "respond", "status_line", "sweep_thread"]

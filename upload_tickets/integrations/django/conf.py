@@ -22,8 +22,9 @@ from django.utils.module_loading import import_string
 
 from upload_tickets._errors import ConfigurationError
 from upload_tickets.auth import header_credentials
-from upload_tickets.http import AsyncHttpApi, HttpApi, HttpResponse
+from upload_tickets.http import AsyncHttpApi, HttpApi
 from upload_tickets.integrations._mount import MountPoint
+from upload_tickets.integrations._own import OwnRoutes
 from upload_tickets.integrations.django.sweeping import AsyncSweeping
 from upload_tickets.integrations.wsgi import SweepThread, sweep_thread
 from upload_tickets.sweeping import DEFAULT_SWEEP_EVERY_S, Sweep, sweep_every
@@ -108,7 +109,7 @@ def cause(error: ConfigurationError) -> str:
 
 
 class Runtime:
-    """The loaded API with its mount point, its OpenAPI documents and this process's sweep."""
+    """The loaded API with its mount point, its own routes (OpenAPI, health) and this process's sweep."""
 
     def __init__(self, api: Api, sweep: Sweep) -> None:
         self.api = api
@@ -120,7 +121,7 @@ class Runtime:
         self.sweeping: SweepThread | AsyncSweeping | None = (
             sweep_thread(api, sweep) if isinstance(api, HttpApi) else AsyncSweeping.every(api, sweep)
         )
-        self.documents: dict[str, HttpResponse] = {}
+        self.own_routes = OwnRoutes(api)
 
     def stop(self) -> None:
         """Stop this process's sweep (a changed setting, tests)."""

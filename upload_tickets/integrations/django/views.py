@@ -16,7 +16,6 @@ own ``CsrfViewMiddleware`` check (its cookie, header, trusted origins and 403 pa
 from __future__ import annotations
 
 import functools
-import json
 import logging
 from collections.abc import Callable
 from typing import Any, cast
@@ -30,17 +29,15 @@ from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.module_loading import import_string
 from django.views.decorators.csrf import csrf_exempt
 
-from upload_tickets._errors import ConfigurationError, InvalidRequest, MethodNotAllowed
+from upload_tickets._errors import ConfigurationError, InvalidRequest
 from upload_tickets.http import AsyncHttpApi, HttpApi, HttpResponse, error_response
 from upload_tickets.integrations.django.conf import Runtime, runtime
 from upload_tickets.integrations.django.sweeping import AsyncSweeping
 from upload_tickets.integrations.wsgi import SweepThread, body_chunks, respond
-from upload_tickets.openapi import openapi_document
 
 logger = logging.getLogger("upload_tickets.django")
 
 _APP = "upload_tickets.integrations.django"
-_OWN_ROUTES = ("/openapi.json", "/healthz")
 
 
 def _serve(request: HttpRequest, rest: str = "") -> django.http.HttpResponse:
@@ -151,25 +148,13 @@ def _installed() -> bool:
 
 def _own_answer(current: Runtime, request: HttpRequest, path: str, prefix: str) -> django.http.HttpResponse | None:
     """The app's own GET routes (``/openapi.json``, ``/healthz``), or ``None`` for the API's."""
-    if path not in _OWN_ROUTES:
-        return None
-    if request.method != "GET":
-        return _answer(error_response(MethodNotAllowed(f"{path} takes GET, not {request.method}", allow=("GET",))))
-    return _answer(_own_route(current, path, prefix))
+    own = current.own_routes.answer(request.method or "GET", path, prefix)
+    return None if own is None else _answer(own)
 
 
 def _needs_csrf_check(current: Runtime, request: HttpRequest, path: str) -> bool:
     """Whether Django's CSRF check applies: a route that answers to a team, with ambient credentials possible."""
     return not current.header_credentials and current.api.needs_team(request.method, path)
-
-
-def _own_route(current: Runtime, path: str, prefix: str) -> HttpResponse:
-    if path == "/healthz":
-        return _json({"status": "ok"})
-    document = current.documents.get(prefix)
-    if document is None:
-        document = current.documents[prefix] = _json(openapi_document(current.api, prefix=prefix))
-    return document
 
 
 def _csrf_refusal(request: HttpRequest) -> django.http.HttpResponse | None:
@@ -223,10 +208,6 @@ def _answer(response: HttpResponse) -> django.http.HttpResponse:
         answer[name] = value
     answer["Content-Length"] = str(len(response.body))
     return answer
-
-
-def _json(payload: object) -> HttpResponse:
-    return HttpResponse(200, (("Content-Type", "application/json"),), json.dumps(payload).encode())
 
 
 __all__ = ["aserve", "serve", "view_for_configured_api"]
