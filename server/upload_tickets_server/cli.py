@@ -18,7 +18,7 @@ import attrs
 import sqlalchemy as sa
 
 from upload_tickets import DEFAULT_API_VERSION, AsyncSweeper, AsyncUploadTickets, SweepBeat, SweepReport
-from upload_tickets.sweeping import DEFAULT_SWEEP_EVERY_S, default_holder
+from upload_tickets.sweeping import DEFAULT_SWEEP_EVERY_S, default_holder, heartbeat_text, report_text
 from upload_tickets_server.build import build, build_service, close_backend
 from upload_tickets_server.keys import KEY_PREFIX_LENGTH, KEY_START, KeyInfo, SqlTeamDirectory
 from upload_tickets_server.settings import Settings, env_default
@@ -300,27 +300,14 @@ def _sweep(settings: Settings, *, status: bool, max_age_s: float | None) -> int:
     if report is None:
         print("another process holds the sweep lease and is sweeping; nothing done")
         return 0
-    print(f"swept {report.tickets} expired tickets and {report.blobs} blobs; finished {report.characters} characters")
-    if report.skipped:
-        print(f"could not reach: {', '.join(report.skipped)}")
-        return 1
-    return 0
+    print(report_text(report))
+    return 1 if report.skipped else 0
 
 
 def _sweep_status(beat: SweepBeat | None, now_us: int, max_age_s: float) -> int:
-    if beat is None:
-        print("no sweep has ever finished on this store: run `upload-tickets sweep` from cron or sweep in the app")
-        return 1
-    age_s = (now_us - beat.finished_at_us) / 1_000_000
-    finished = dt.datetime.fromtimestamp(beat.finished_at_us / 1_000_000, dt.UTC)
-    print(
-        f"last sweep finished {_timestamp(finished)} ({age_s:.0f} s ago) by {beat.holder}: {beat.tickets} tickets,"
-        f" {beat.blobs} blobs, {beat.characters} characters"
-    )
-    if age_s > max_age_s:
-        print(f"stale: older than {max_age_s:.0f} s; is any sweeper running?")
-        return 1
-    return 0
+    text, alive = heartbeat_text(beat, now_us, max_age_s, run_hint="upload-tickets sweep")
+    print(text)
+    return 0 if alive else 1
 
 
 def build_parser() -> argparse.ArgumentParser:

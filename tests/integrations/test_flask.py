@@ -215,7 +215,7 @@ def test_flask_upload_tickets_sweep_and_its_status() -> None:
     cli = app.test_cli_runner()
     never = cli.invoke(args=["upload-tickets", "sweep", "--status"])
     assert never.exit_code == 1
-    assert "no sweep recorded" in never.output
+    assert "no sweep has ever finished" in never.output
 
     minted = service.mint(TEAM, MintRequest("a.png", "png", "image/png"))
     service.clock.advance(timedelta(days=2))

@@ -35,11 +35,11 @@ from flask.sansio.blueprints import BlueprintSetupState
 from werkzeug.exceptions import ClientDisconnected, RequestEntityTooLarge
 
 from upload_tickets import ConfigurationError, InvalidRequest, PayloadTooLarge
-from upload_tickets.http import HttpApi, HttpResponse, iso8601
+from upload_tickets.http import HttpApi, HttpResponse
 from upload_tickets.integrations._mount import MountPoint
 from upload_tickets.integrations._own import OwnRoutes
 from upload_tickets.integrations.wsgi import respond, sweep_thread
-from upload_tickets.sweeping import DEFAULT_SWEEP_EVERY_S, Sweep, Sweeper, sweep_every
+from upload_tickets.sweeping import DEFAULT_SWEEP_EVERY_S, Sweep, Sweeper, heartbeat_text, report_text, sweep_every
 
 logger = logging.getLogger("upload_tickets.flask")
 
@@ -169,31 +169,18 @@ def _sweep_command(blueprint: UploadTicketsBlueprint) -> click.Command:
         if report is None:
             click.echo("another process holds the sweep lease and sweeps now: nothing done here")
             return
-        click.echo(
-            f"swept {report.tickets} expired tickets and {report.blobs} blobs; finished {report.characters} characters"
-        )
+        click.echo(report_text(report))
         if report.skipped:
-            click.echo(f"could not reach: {', '.join(report.skipped)}", err=True)
             raise SystemExit(1)
 
     return sweep
 
 
 def _status(sweeper: Sweeper, max_age_s: float) -> None:
-    beat = sweeper.last_sweep()
-    if beat is None:
-        click.echo(
-            "no sweep recorded: serve the app with a sweep interval, or run `flask upload-tickets sweep` from cron",
-            err=True,
-        )
-        raise SystemExit(1)
-    age_s = (sweeper.service.clock.now_us() - beat.finished_at_us) / 1_000_000
-    click.echo(
-        f"last sweep {iso8601(beat.finished_at_us)} ({age_s:.0f} s ago) by {beat.holder}: {beat.tickets} tickets,"
-        f" {beat.blobs} blobs, {beat.characters} characters"
-    )
-    if age_s > max_age_s:
-        click.echo(f"stale: no sweep finished in the last {max_age_s:g} s", err=True)
+    now_us = sweeper.service.clock.now_us()
+    text, alive = heartbeat_text(sweeper.last_sweep(), now_us, max_age_s, run_hint="flask upload-tickets sweep")
+    click.echo(text, err=not alive)
+    if not alive:
         raise SystemExit(1)
 
 

@@ -9,9 +9,16 @@ from django.core.management.base import BaseCommand, CommandError
 
 from upload_tickets._errors import ConfigurationError
 from upload_tickets._models import SweepBeat, SweepReport
-from upload_tickets.http import HttpApi, iso8601
+from upload_tickets.http import HttpApi
 from upload_tickets.integrations.django.conf import cause, runtime
-from upload_tickets.sweeping import DEFAULT_SWEEP_EVERY_S, AsyncSweeper, Sweeper, sweep_every
+from upload_tickets.sweeping import (
+    DEFAULT_SWEEP_EVERY_S,
+    AsyncSweeper,
+    Sweeper,
+    heartbeat_text,
+    report_text,
+    sweep_every,
+)
 
 
 class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type information
@@ -52,11 +59,9 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type inform
         if report is None:
             self.stdout.write("another process holds the sweep lease and sweeps now: nothing done here")
             return
-        self.stdout.write(
-            f"swept {report.tickets} expired tickets and {report.blobs} blobs; finished {report.characters} characters"
-        )
         if report.skipped:
-            raise CommandError(f"could not reach: {', '.join(report.skipped)}")
+            raise CommandError(report_text(report))
+        self.stdout.write(report_text(report))
 
     def _sweep(self, sweeper: Sweeper | AsyncSweeper) -> SweepReport | None:
         if isinstance(sweeper, Sweeper):
@@ -69,18 +74,11 @@ class Command(BaseCommand):  # type: ignore[misc]  # Django ships no type inform
 
     def _status(self, sweeper: Sweeper | AsyncSweeper, max_age_s: float) -> None:
         beat: SweepBeat | None = sweeper.last_sweep() if isinstance(sweeper, Sweeper) else anyio.run(sweeper.last_sweep)
-        if beat is None:
-            raise CommandError(
-                "no sweep recorded: serve the app with a SWEEP interval, or run `manage.py upload_tickets_sweep`"
-                " from cron"
-            )
-        age_s = (sweeper.service.clock.now_us() - beat.finished_at_us) / 1_000_000
-        self.stdout.write(
-            f"last sweep {iso8601(beat.finished_at_us)} ({age_s:.0f} s ago) by {beat.holder}: {beat.tickets} tickets,"
-            f" {beat.blobs} blobs, {beat.characters} characters"
-        )
-        if age_s > max_age_s:
-            raise CommandError(f"stale: no sweep finished in the last {max_age_s:g} s")
+        now_us = sweeper.service.clock.now_us()
+        text, alive = heartbeat_text(beat, now_us, max_age_s, run_hint="manage.py upload_tickets_sweep")
+        if not alive:
+            raise CommandError(text)
+        self.stdout.write(text)
 
 
 async def _sweep_async(sweeper: AsyncSweeper) -> SweepReport | None:
