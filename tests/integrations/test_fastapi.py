@@ -5,7 +5,6 @@
 
 import logging
 import time
-import warnings
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ import anyio
 import httpx
 import pytest
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.testclient import TestClient
 
 from tests.integrations.support import PNG_BODY, answered, example_app, full_flow, mint_while_stalled
 from upload_tickets import AsyncUploadTickets, ConfigurationError, HmacSigner, MintRequest, Team
@@ -24,11 +24,6 @@ from upload_tickets.integrations.fastapi import UploadTicketsRouter
 from upload_tickets.openapi import openapi_document
 from upload_tickets.testing import image_bytes
 from upload_tickets.testing.kit import AsyncKitService, async_memory_api, async_memory_service
-
-with warnings.catch_warnings():
-    # Starlette 1.x would rather its test client ran on httpx2; the repo's test tools install httpx.
-    warnings.simplefilter("ignore", UserWarning)
-    from fastapi.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "al_live_fastapi_0001"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import warnings
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,17 +16,13 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
+from starlette.testclient import TestClient
 
 from tests.integrations.support import PNG_BODY, answered, example_app, full_flow, mint_while_stalled
 from upload_tickets import HmacSigner, Team
 from upload_tickets.integrations.starlette import UploadTicketsMount
 from upload_tickets.testing import image_bytes
 from upload_tickets.testing.kit import AsyncKitService, async_memory_api, async_memory_service
-
-with warnings.catch_warnings():
-    # Starlette 1.x would rather its test client ran on httpx2; the repo's test tools install httpx.
-    warnings.simplefilter("ignore", UserWarning)
-    from starlette.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "al_live_starlette_0001"
