@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from benchmarks import (
+    adapters,
     async_mint,
     http_before_after,
     http_mint,
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         *drivers,
         *stalled_uploads.run(stalled=stalled, rounds=min(rounds, 3), store="SQLite", store_url=None),
         *stalled_uploads.run(stalled=stalled, rounds=min(rounds, 3), store="Redis", store_url=REDIS_URL),
+        *adapters.run(seconds=seconds / 2, rounds=min(rounds, 3)),
     ]
     machine = (
         f"{datetime.now(UTC):%Y-%m-%d} on {os.cpu_count()} cores, {platform.machine()}, "
