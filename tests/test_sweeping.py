@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -112,3 +113,16 @@ def test_a_bad_sweep_setting_is_refused(sweep: object) -> None:
 def test_external_means_no_sweeper() -> None:
     assert sweep_every("external") is None
     assert sweep_every(30) == 30.0
+
+
+def test_a_worker_forked_after_the_sweeper_was_built_is_another_holder() -> None:
+    service = memory_service()
+    sweeper = Sweeper(service, every_s=60)
+    assert sweeper.run_once() is not None
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker a pre-forking server (gunicorn --preload) makes
+        os.write(write, b"1" if sweeper.run_once() is None else b"0")
+        os._exit(0)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"  # the parent's lease runs: the child may not sweep as if it held it

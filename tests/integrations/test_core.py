@@ -8,6 +8,7 @@ import threading
 import wsgiref.simple_server
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import httpx
@@ -22,12 +23,15 @@ from upload_tickets import (
     MemoryBlobStore,
     MemoryRateLimiter,
     MemoryTicketStore,
+    MintRequest,
+    State,
     Team,
     UploadTickets,
 )
 from upload_tickets.integrations._mount import MountPoint
 from upload_tickets.integrations.asgi import UploadTicketsApp
-from upload_tickets.integrations.wsgi import UploadTicketsWSGI
+from upload_tickets.integrations.wsgi import UploadTicketsWSGI, respond
+from upload_tickets.testing import image_bytes
 from upload_tickets.testing.kit import async_memory_api, memory_api
 from upload_tickets.testing.processes import free_port
 
@@ -153,3 +157,16 @@ def test_an_adapter_without_its_framework_says_which_extra_to_install(adapter: s
     assert result.returncode != 0
     assert f"upload_tickets.integrations.{adapter} needs " in result.stderr
     assert f"pip install 'upload-tickets[{extra}]'" in result.stderr
+
+
+def test_a_body_cut_short_of_its_content_length_is_refused_and_the_ticket_kept() -> None:
+    api = memory_api(teams={KEY: Team("short")})
+    minted = api.service.mint(Team("short"), MintRequest("a.png", "png", "image/png"))
+    upload_id = minted.ticket.id
+    png = image_bytes("image/png")
+    pieces = iter([png[:10], b""])  # the client went away after 10 bytes: the server reads short, then EOF
+    query = urlsplit(minted.upload.url).query
+    headers = {"content-type": "image/png", "content-length": str(len(png))}
+    answer = respond(api, "PUT", f"/uploads/{upload_id}", query, headers, lambda size: next(pieces))
+    assert (answer.status, answer.json()["error"]["code"]) == (400, "incomplete_body")
+    assert api.service.get(Team("short"), upload_id).state is State.MINTED

@@ -26,9 +26,12 @@ logger = logging.getLogger("upload_tickets.sweep")
 DEFAULT_SWEEP_EVERY_S = 60.0
 
 
+_HOST = socket.gethostname()
+
+
 def default_holder() -> str:
     """A name for this process's sweeper that no other process shares: host, pid and a random tag."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+    return f"{_HOST}:{os.getpid()}:{secrets.token_hex(3)}"
 
 
 class Sweeper:
@@ -45,8 +48,15 @@ class Sweeper:
             raise ConfigurationError(f"the sweep interval must be positive, not {every_s!r}")
         self.service = service
         self.every_s = every_s
-        self.holder = holder or default_holder()
+        self._named = holder
+        self._tag = secrets.token_hex(3)
         self._ledger = service.store if isinstance(service.store, SweepLedger) else None
+
+    @property
+    def holder(self) -> str:
+        """This sweeper's name in the lease: the one given, else host, current pid and a tag of its own."""
+        # Derived per call: a worker forked from the process that built the sweeper is another holder.
+        return self._named or f"{_HOST}:{os.getpid()}:{self._tag}"
 
     def run_once(self, *, until_done: bool = False) -> SweepReport | None:
         """Sweep if this process holds (or takes) the lease; ``None`` when another process does.

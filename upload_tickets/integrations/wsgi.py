@@ -22,8 +22,9 @@ import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
-from upload_tickets._errors import ConfigurationError
+from upload_tickets._errors import ConfigurationError, InvalidRequest
 from upload_tickets._models import Team
+from upload_tickets._wire import declared_length
 from upload_tickets.http import HttpApi, HttpResponse
 from upload_tickets.integrations._body import CHUNK_BYTES
 from upload_tickets.integrations._mount import MountPoint
@@ -60,7 +61,20 @@ def respond(
     outcome = api.begin(method, path, query, headers, transport, team)
     if isinstance(outcome, HttpResponse):
         return outcome
-    return outcome.finish(body_chunks(read, outcome.body_limit))
+    chunks = body_chunks(read, outcome.body_limit)
+    declared = declared_length(headers)
+    return outcome.finish(chunks if declared is None else _whole(chunks, declared))
+
+
+def _whole(chunks: Iterator[bytes], declared: int) -> Iterator[bytes]:
+    # WSGI servers (and Django's stream) end a body cut short with a short read, not an error:
+    # counted here, so a client that went away never leaves a truncated upload behind.
+    received = 0
+    for chunk in chunks:
+        received += len(chunk)
+        yield chunk
+    if received < declared:
+        raise InvalidRequest(f"the request body ended after {received} of its {declared} bytes", code="incomplete_body")
 
 
 def status_line(status: int) -> str:
